@@ -1,0 +1,5 @@
+import SeedCLI
+
+/// The `seed` executable: everything lives in SeedCLI.
+@main
+extension SeedCommand {}
