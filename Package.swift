@@ -53,14 +53,21 @@ let package = Package(
         // Throughput and memory probe for scripts/bench (not installed, not user-facing).
         .executableTarget(
             name: "seed-bench",
-            dependencies: ["SeedOCI", "SeedArchive", "SeedStore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["SeedOCI", "SeedArchive", "SeedStore", "SeedTestSupport"]
+        ),
+        // Helpers shared by the test targets: temp dirs, processes, images made with skopeo.
+        .target(
+            name: "SeedTestSupport",
+            dependencies: ["SeedOCI", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/SeedTestSupport"
         ),
         .testTarget(name: "SeedOCITests", dependencies: ["SeedOCI"]),
         .testTarget(
             name: "SeedArchiveTests",
-            dependencies: ["SeedArchive", "SeedStore", "SeedOCI", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["SeedArchive", "SeedStore", "SeedOCI", "SeedTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "SeedStoreTests", dependencies: ["SeedStore", "SeedOCI", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "SeedCLITests", dependencies: ["SeedCLI"]),
+        .testTarget(name: "SeedStoreTests", dependencies: ["SeedStore", "SeedOCI", "SeedTestSupport"]),
+        .testTarget(name: "SeedCLITests", dependencies: ["SeedCLI", "SeedTestSupport"]),
     ]
 )

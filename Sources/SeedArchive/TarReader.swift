@@ -214,7 +214,8 @@ final class TarStreamReader {
             let r = Unmanaged<TarStreamReader>.fromOpaque(ctx!).takeUnretainedValue()
             return r.pullRaw(out!)
         }, nil)
-        try checkOuter(rc, "cannot start reading")
+        if pendingError == nil && rawTotal == 0 { throw SeedError(.malformedArchive, "empty archive: no bytes received") }
+        try checkOuter(rc, "cannot decompress the archive")
         var rawEntry: OpaquePointer?
         rc = archive_read_next_header(outer.a, &rawEntry)
         if let e = pendingError { throw e }
