@@ -53,7 +53,7 @@ let package = Package(
         // Throughput and memory probe for scripts/bench (not installed, not user-facing).
         .executableTarget(
             name: "seed-bench",
-            dependencies: ["SeedOCI", "SeedArchive", "SeedStore", "SeedTestSupport"]
+            dependencies: ["SeedOCI", "SeedArchive", "SeedStore", "SeedTestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Helpers shared by the test targets: temp dirs, processes, images made with skopeo.
         .target(

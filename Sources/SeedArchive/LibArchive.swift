@@ -49,13 +49,18 @@ final class ReadHandle {
 /// Owns a libarchive write handle; freed on deinit.
 final class WriteHandle {
     let a: OpaquePointer
+    /// The object behind the callbacks' context pointer, kept alive until the handle is freed.
+    var client: AnyObject?
 
     init() throws {
         guard let a = archive_write_new() else { throw SeedError(.internal, "archive_write_new failed") }
         self.a = a
     }
 
-    deinit { archive_write_free(a) }
+    deinit {
+        archive_write_free(a)
+        client = nil
+    }
 
     var errorString: String {
         archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"

@@ -97,9 +97,9 @@ public enum TarReader {
     public static func read<Input: AsyncSequence & Sendable>(
         _ input: Input,
         limits: TarLimits = TarLimits(),
-        visit: @escaping (TarEntry, TarEntryData) throws -> Void
+        visit: sending @escaping (TarEntry, TarEntryData) throws -> Void
     ) async throws where Input.Element == ByteBuffer {
-        let channel = BoundedChannel<ByteBuffer>(capacity: 16)
+        let channel = BoundedChannel<ByteBuffer>(capacity: 4)
         let handoff = Handoff(visit)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

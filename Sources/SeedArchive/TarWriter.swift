@@ -16,11 +16,13 @@ public enum ArchiveCompression: String, Sendable, CaseIterable {
 /// Writes entries on the archive thread. Obtained inside `TarWriter.stream`'s body.
 public final class TarWriterContext {
     let handle: WriteHandle
+    let sink: TarWriter.WriteSink
     let entry: OpaquePointer
-    var pendingError: (any Error)?
+    var pendingError: (any Error)? { sink.pendingError }
 
-    init(handle: WriteHandle) throws {
+    init(handle: WriteHandle, sink: TarWriter.WriteSink) throws {
         self.handle = handle
+        self.sink = sink
         guard let e = archive_entry_new() else { throw SeedError(.internal, "archive_entry_new failed") }
         entry = e
     }
@@ -161,8 +163,8 @@ public enum TarWriter {
 
     static func write(compression: ArchiveCompression, to channel: BoundedChannel<ByteBuffer>, body: (TarWriterContext) throws -> Void) throws {
         let handle = try WriteHandle()
-        let ctx = try TarWriterContext(handle: handle)
-        let sink = WriteSink(channel: channel, ctx: ctx)
+        let sink = WriteSink(channel: channel)
+        let ctx = try TarWriterContext(handle: handle, sink: sink)
         try handle.check(archive_write_set_format_pax_restricted(handle.a), "pax format")
         switch compression {
         case .none: break
@@ -176,22 +178,28 @@ public enum TarWriter {
             let s = Unmanaged<WriteSink>.fromOpaque(ctx!).takeUnretainedValue()
             return s.write(buf!, len)
         }, nil, nil)
-        try handle.check(rc, "cannot start the archive")
-        try body(ctx)
-        let closeRC = archive_write_close(handle.a)
-        if let e = ctx.pendingError { throw e }
-        try handle.check(closeRC, "cannot finish the archive")
-        withExtendedLifetime(sink) {}
+        // libarchive may call the write callback until the handle is freed: the sink must outlive it.
+        handle.client = sink
+        do {
+            try handle.check(rc, "cannot start the archive")
+            try body(ctx)
+            let closeRC = archive_write_close(handle.a)
+            if let e = ctx.pendingError { throw e }
+            try handle.check(closeRC, "cannot finish the archive")
+        } catch {
+            // A failed archive must not be finished (no end marker after a partial entry).
+            archive_write_fail(handle.a)
+            throw error
+        }
     }
 
     final class WriteSink {
         let channel: BoundedChannel<ByteBuffer>
-        let ctx: TarWriterContext
         let allocator = ByteBufferAllocator()
+        var pendingError: (any Error)?
 
-        init(channel: BoundedChannel<ByteBuffer>, ctx: TarWriterContext) {
+        init(channel: BoundedChannel<ByteBuffer>) {
             self.channel = channel
-            self.ctx = ctx
         }
 
         func write(_ buf: UnsafeRawPointer, _ len: Int) -> Int {
@@ -201,7 +209,7 @@ public enum TarWriter {
                 try channel.sendBlocking(b)
                 return len
             } catch {
-                ctx.pendingError = ctx.pendingError ?? error
+                pendingError = pendingError ?? error
                 return -1
             }
         }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import SeedOCI
 import SeedArchive
 
 /// seed's version.
@@ -14,6 +16,29 @@ public struct SeedCommand: AsyncParsableCommand {
     )
 
     public init() {}
+
+    /// Runs the command line: SeedError and usage errors end with the exit codes SPEC.md lists
+    /// (2 for invalid input, 3 for a held lock, 1 for a failed run).
+    public static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let e as SeedError {
+            FileHandle.standardError.write(Data("seed: error: \(e)\n".utf8))
+            Foundation.exit(e.exitCode)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// `seed version`: seed's version and the libarchive it runs with.

@@ -1,4 +1,5 @@
 import Foundation
+import Crypto
 import SeedArchive
 import SeedOCI
 import SeedStore
@@ -25,6 +26,17 @@ struct SeedBench {
                 let roots = got.images.map { OCIArchiveWriter.Image(names: $0.names, root: $0.root) }
                 try JSONEncoder().encode(roots.map(\.root)).write(to: URL(fileURLWithPath: args[3] + "/bench-roots.json"))
                 report("read", bytes: got.blobBytes, seconds: seconds)
+            case "scan" where args.count == 3:
+                // Diagnostic: the tar reader alone, data touched but not hashed or stored.
+                let start = ContinuousClock.now
+                let total = Counter()
+                let hash = ProcessInfo.processInfo.environment["SEED_BENCH_HASH"] != nil
+                try await TarReader.read(FileChunks(args[2])) { _, data in
+                    var h = SHA256()
+                    try data.forEachChunk { total.value += Int64($0.count); if hash { h.update(bufferPointer: $0) } }
+                    if hash { _ = h.finalize() }
+                }
+                report("scan", bytes: total.value, seconds: (ContinuousClock.now - start).seconds)
             case "write" where args.count == 4:
                 let store = try BlobStore(root: args[2])
                 let roots = try JSONDecoder().decode([Descriptor].self, from: Data(contentsOf: URL(fileURLWithPath: args[2] + "/bench-roots.json")))
@@ -61,6 +73,8 @@ struct SeedBench {
         return -1
     }
 }
+
+final class Counter: @unchecked Sendable { var value: Int64 = 0 }
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }

@@ -2,6 +2,43 @@ import Foundation
 import Testing
 @testable import SeedOCI
 
+private let malformedDigests: [(String, String)] = [
+    // Empty.
+    ("", "invalid digest"),
+    // One hex digit short.
+    ("sha256:" + String(repeating: "a", count: 63), "want sha256:"),
+    // One hex digit too many.
+    ("sha256:" + String(repeating: "a", count: 65), "want sha256:"),
+    // Uppercase hex.
+    ("sha256:" + String(repeating: "A", count: 64), "want sha256:"),
+    // Mixed-case hex.
+    ("sha256:" + String(repeating: "a", count: 63) + "B", "want sha256:"),
+    // A non-hex letter.
+    ("sha256:" + String(repeating: "a", count: 63) + "g", "want sha256:"),
+    // A non-ASCII digit of the right byte count would still not be hex.
+    ("sha256:" + String(repeating: "a", count: 62) + "é", "want sha256:"),
+    // Hex alone, no algorithm.
+    (Fixture.emptyHex, "want sha256:"),
+    // Algorithm without the colon.
+    ("sha256" + Fixture.emptyHex, "want sha256:"),
+    // Algorithm only.
+    ("sha256:", "want sha256:"),
+    // A leading space.
+    (" " + Fixture.empty, "invalid digest"),
+    // A trailing newline.
+    (Fixture.empty + "\n", "invalid digest"),
+    // An empty algorithm.
+    (":" + Fixture.emptyHex, "invalid digest"),
+    // sha512 is refused as an unsupported algorithm.
+    ("sha512:" + String(repeating: "a", count: 128), "unsupported digest algorithm"),
+    // sha384 likewise.
+    ("sha384:" + String(repeating: "a", count: 96), "unsupported digest algorithm"),
+    // md5 likewise.
+    ("md5:d41d8cd98f00b204e9800998ecf8427e", "unsupported digest algorithm"),
+    // sha512 with a sha256-sized payload is still unsupported, not merely malformed.
+    ("sha512:" + Fixture.emptyHex, "unsupported digest algorithm"),
+]
+
 @Suite("Digest")
 struct DigestTests {
     @Test("accepts sha256 with 64 lowercase hex digits", arguments: [
@@ -24,42 +61,7 @@ struct DigestTests {
         #expect(try Digest(hex: d.hex) == d)
     }
 
-    @Test("refuses malformed digests with invalidDigest", arguments: [
-        // Empty.
-        ("", "invalid digest"),
-        // One hex digit short.
-        ("sha256:" + String(repeating: "a", count: 63), "want sha256:"),
-        // One hex digit too many.
-        ("sha256:" + String(repeating: "a", count: 65), "want sha256:"),
-        // Uppercase hex.
-        ("sha256:" + String(repeating: "A", count: 64), "want sha256:"),
-        // Mixed-case hex.
-        ("sha256:" + String(repeating: "a", count: 63) + "B", "want sha256:"),
-        // A non-hex letter.
-        ("sha256:" + String(repeating: "a", count: 63) + "g", "want sha256:"),
-        // A non-ASCII digit of the right byte count would still not be hex.
-        ("sha256:" + String(repeating: "a", count: 62) + "é", "want sha256:"),
-        // Hex alone, no algorithm.
-        (Fixture.emptyHex, "want sha256:"),
-        // Algorithm without the colon.
-        ("sha256" + Fixture.emptyHex, "want sha256:"),
-        // Algorithm only.
-        ("sha256:", "want sha256:"),
-        // A leading space.
-        (" " + Fixture.empty, "invalid digest"),
-        // A trailing newline.
-        (Fixture.empty + "\n", "invalid digest"),
-        // An empty algorithm.
-        (":" + Fixture.emptyHex, "invalid digest"),
-        // sha512 is refused as an unsupported algorithm.
-        ("sha512:" + String(repeating: "a", count: 128), "unsupported digest algorithm"),
-        // sha384 likewise.
-        ("sha384:" + String(repeating: "a", count: 96), "unsupported digest algorithm"),
-        // md5 likewise.
-        ("md5:d41d8cd98f00b204e9800998ecf8427e", "unsupported digest algorithm"),
-        // sha512 with a sha256-sized payload is still unsupported, not merely malformed.
-        ("sha512:" + Fixture.emptyHex, "unsupported digest algorithm"),
-    ])
+    @Test("refuses malformed digests with invalidDigest", arguments: malformedDigests)
     func refuses(input: String, why: String) {
         let error = #expect(throws: SeedError.self) { try Digest(input) }
         guard let error else { return }

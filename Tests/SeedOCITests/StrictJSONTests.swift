@@ -14,6 +14,92 @@ private func nestedObjects(_ depth: Int) -> String {
     String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth)
 }
 
+/// A document that must be refused, and a fragment the message must contain.
+struct JSONCase: Sendable, CustomTestStringConvertible {
+    let json: String
+    let why: String
+    init(_ json: String, _ why: String) {
+        self.json = json
+        self.why = why
+    }
+    var testDescription: String { SeedError.quote(json, limit: 60) }
+}
+
+private let refusedDocuments: [JSONCase] = [
+    // Duplicate keys at the top level.
+    JSONCase(#"{"a":1,"a":2}"#, "duplicate key"),
+    // Duplicate keys with equal values are still duplicates.
+    JSONCase(#"{"a":1,"b":0,"a":1}"#, "duplicate key"),
+    // Duplicate keys in a nested object.
+    JSONCase(#"{"x":{"a":1,"a":2}}"#, "duplicate key"),
+    // Duplicate keys deep in an array.
+    JSONCase(#"{"x":[{"y":[{"a":1,"a":2}]}]}"#, "duplicate key"),
+    // A key spelled plainly, then with a unicode escape.
+    JSONCase(#"{"a":1,"\u0061":2}"#, "duplicate key"),
+    // A key spelled with a unicode escape, then plainly.
+    JSONCase(#"{"\u0061":1,"a":2}"#, "duplicate key"),
+    // The same key escaped with different hex case.
+    JSONCase(#"{"\u006a":1,"\u006A":2}"#, "duplicate key"),
+    // An escaped slash against a plain one.
+    JSONCase(#"{"a\/b":1,"a/b":2}"#, "duplicate key"),
+    // A non-ASCII key, plain UTF-8 then escaped.
+    JSONCase(#"{"é":1,"\u00e9":2}"#, "duplicate key"),
+    // A surrogate pair against the literal character.
+    JSONCase(#"{"😀":1,"\ud83d\ude00":2}"#, "duplicate key"),
+    // A mediaType smuggled twice, once escaped.
+    JSONCase(#"{"mediaType":"a","\u006dediaType":"b"}"#, "duplicate key"),
+    // Trailing garbage after an object.
+    JSONCase("{} x", "trailing data"),
+    // A second document.
+    JSONCase("{}{}", "trailing data"),
+    // A stray closing bracket.
+    JSONCase("{}]", "trailing data"),
+    // A NUL after the document.
+    JSONCase("{}\u{0}", "trailing data"),
+    // Nothing.
+    JSONCase("", "unexpected end"),
+    // Only whitespace.
+    JSONCase("  \n", "unexpected end"),
+    // An unclosed object.
+    JSONCase(#"{"a":1"#, "unexpected end"),
+    // An unclosed array.
+    JSONCase("[1,2", "unexpected end"),
+    // A trailing comma in an array.
+    JSONCase("[1,]", "unexpected character"),
+    // A trailing comma in an object.
+    JSONCase(#"{"a":1,}"#, "expected a key"),
+    // A single-quoted key.
+    JSONCase("{'a':1}", "expected a key"),
+    // A bare key.
+    JSONCase("{a:1}", "expected a key"),
+    // A missing colon.
+    JSONCase(#"{"a" 1}"#, "expected ':'"),
+    // A missing comma.
+    JSONCase(#"{"a":1 "b":2}"#, "expected ',' or '}'"),
+    // A missing comma in an array.
+    JSONCase("[1 2]", "expected ',' or ']'"),
+    // An unterminated string.
+    JSONCase(#""abc"#, "unterminated string"),
+    // A string ending in a lone backslash.
+    JSONCase(#""abc\"#, "unterminated string"),
+    // A raw newline inside a string.
+    JSONCase("\"a\nb\"", "control character"),
+    // A raw NUL inside a key.
+    JSONCase("{\"a\u{0}\":1}", "control character"),
+    // A misspelt literal.
+    JSONCase("nul", "bad literal"),
+    // A literal in the wrong case.
+    JSONCase("True", "unexpected character"),
+    // A comment.
+    JSONCase("// c\n{}", "unexpected character"),
+    // 65 levels of arrays around a scalar.
+    JSONCase(nestedArrays(65, inner: "1"), "nested deeper than 64"),
+    // 65 levels of objects.
+    JSONCase(nestedObjects(65), "nested deeper than 64"),
+    // A million open brackets fail fast, without exhausting the stack.
+    JSONCase(String(repeating: "[", count: 1_000_000), "nested deeper than 64"),
+]
+
 @Suite("StrictJSON")
 struct StrictJSONTests {
     @Test("accepts well-formed documents", arguments: [
@@ -50,85 +136,12 @@ struct StrictJSONTests {
         try validate(json)
     }
 
-    @Test("refuses malformed or ambiguous documents", arguments: [
-        // Duplicate keys at the top level.
-        (#"{"a":1,"a":2}"#, "duplicate key"),
-        // Duplicate keys with equal values are still duplicates.
-        (#"{"a":1,"b":0,"a":1}"#, "duplicate key"),
-        // Duplicate keys in a nested object.
-        (#"{"x":{"a":1,"a":2}}"#, "duplicate key"),
-        // Duplicate keys deep in an array.
-        (#"{"x":[{"y":[{"a":1,"a":2}]}]}"#, "duplicate key"),
-        // A key spelled plainly, then with a unicode escape.
-        (#"{"a":1,"\u0061":2}"#, "duplicate key"),
-        // A key spelled with a unicode escape, then plainly.
-        (#"{"\u0061":1,"a":2}"#, "duplicate key"),
-        // The same key escaped with different hex case.
-        (#"{"\u006a":1,"\u006A":2}"#, "duplicate key"),
-        // An escaped slash against a plain one.
-        (#"{"a\/b":1,"a/b":2}"#, "duplicate key"),
-        // A non-ASCII key, plain UTF-8 then escaped.
-        (#"{"é":1,"\u00e9":2}"#, "duplicate key"),
-        // A surrogate pair against the literal character.
-        (#"{"😀":1,"\ud83d\ude00":2}"#, "duplicate key"),
-        // A mediaType smuggled twice, once escaped.
-        (#"{"mediaType":"a","\u006dediaType":"b"}"#, "duplicate key"),
-        // Trailing garbage after an object.
-        ("{} x", "trailing data"),
-        // A second document.
-        ("{}{}", "trailing data"),
-        // A stray closing bracket.
-        ("{}]", "trailing data"),
-        // A NUL after the document.
-        ("{}\u{0}", "trailing data"),
-        // Nothing.
-        ("", "unexpected end"),
-        // Only whitespace.
-        ("  \n", "unexpected end"),
-        // An unclosed object.
-        (#"{"a":1"#, "unexpected end"),
-        // An unclosed array.
-        ("[1,2", "unexpected end"),
-        // A trailing comma in an array.
-        ("[1,]", "unexpected character"),
-        // A trailing comma in an object.
-        (#"{"a":1,}"#, "expected a key"),
-        // A single-quoted key.
-        ("{'a':1}", "expected a key"),
-        // A bare key.
-        ("{a:1}", "expected a key"),
-        // A missing colon.
-        (#"{"a" 1}"#, "expected ':'"),
-        // A missing comma.
-        (#"{"a":1 "b":2}"#, "expected ',' or '}'"),
-        // A missing comma in an array.
-        ("[1 2]", "expected ',' or ']'"),
-        // An unterminated string.
-        (#""abc"#, "unterminated string"),
-        // A string ending in a lone backslash.
-        (#""abc\"#, "unterminated string"),
-        // A raw newline inside a string.
-        ("\"a\nb\"", "control character"),
-        // A raw NUL inside a key.
-        ("{\"a\u{0}\":1}", "control character"),
-        // A misspelt literal.
-        ("nul", "bad literal"),
-        // A literal in the wrong case.
-        ("True", "unexpected character"),
-        // A comment.
-        ("// c\n{}", "unexpected character"),
-        // 65 levels of arrays around a scalar.
-        (nestedArrays(65, inner: "1"), "nested deeper than 64"),
-        // 65 levels of objects.
-        (nestedObjects(65), "nested deeper than 64"),
-        // A million open brackets fail fast, without exhausting the stack.
-        (String(repeating: "[", count: 1_000_000), "nested deeper than 64"),
-    ])
-    func refuses(json: String, why: String) {
-        let error = #expect(throws: SeedError.self) { try validate(json) }
+    @Test("refuses malformed or ambiguous documents", arguments: refusedDocuments)
+    func refuses(_ c: JSONCase) {
+        let error = #expect(throws: SeedError.self) { try validate(c.json) }
         guard let error else { return }
         #expect(error.code == .malformedArchive)
-        #expect(error.message.contains(why), "\(error.message)")
+        #expect(error.message.contains(c.why), "\(error.message)")
         // The message names the document and the position.
         #expect(error.message.hasPrefix("doc is not valid JSON"))
         #expect(error.message.contains("at byte"))

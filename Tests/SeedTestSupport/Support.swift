@@ -160,3 +160,19 @@ public func listFiles(_ dir: String) -> [String] {
     }
     return out.sorted()
 }
+
+/// The `seed` executable built next to the test bundle (or `$SEED_BINARY`).
+public func seedBinary() throws -> String {
+    if let p = ProcessInfo.processInfo.environment["SEED_BINARY"] { return p }
+    var dir = Bundle.main.bundleURL
+    for _ in 0..<3 {
+        let candidate = dir.appendingPathComponent("seed").path
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
+           FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        dir = dir.deletingLastPathComponent()
+    }
+    throw SupportError("the seed executable was not found next to \(Bundle.main.bundleURL.path); run `swift build` first")
+}
