@@ -60,6 +60,9 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible, Codable {
         for c in components where !Reference.isValidPathComponent(c) {
             throw fail(c.isEmpty ? "empty path component" : "invalid path component \(SeedError.quote(String(c)))")
         }
+        if registry == Reference.dockerHub && !name.contains("/") && name.utf8.count == 64 && Digest.isHex64(name.utf8) {
+            throw fail("a 64-digit hex name looks like an image ID; it cannot be a repository name")
+        }
         var repository = String(path)
         if registry == Reference.dockerHub && components.count == 1 { repository = "library/" + repository }
         guard registry.utf8.count + 1 + repository.utf8.count <= 255 else { throw fail("name longer than 255 characters") }
@@ -75,7 +78,12 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible, Codable {
         var s = registry + "/" + repository
         if let tag { s += ":" + tag }
         if let digest { s += "@" + digest.string }
-        self = try Reference(s)
+        let parsed = try Reference(s)
+        let want = (registry == "index.docker.io" || registry == "registry-1.docker.io") ? Reference.dockerHub : registry
+        guard parsed.registry == want else {
+            throw SeedError(.invalidReference, "invalid registry host \(SeedError.quote(registry)): a host needs a dot or a port, or must be localhost")
+        }
+        self = parsed
     }
 
     /// `registry/repository`.

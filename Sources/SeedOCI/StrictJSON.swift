@@ -77,14 +77,16 @@ public enum StrictJSON {
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 i += 1
-                var keys = Set<[UInt8]>()
+                var keys = Set<String>()
                 ws()
                 if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return }
                 while true {
                     ws()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
                     let key = try string()
-                    guard keys.insert(key).inserted else {
+                    // Swift's String equality is canonical equivalence, as JSONDecoder's key
+                    // matching is: "K" and the Kelvin sign are one key to it, so they are here.
+                    guard keys.insert(String(decoding: key, as: UTF8.self)).inserted else {
                         throw fail("duplicate key \(SeedError.quote(key))")
                     }
                     ws()

@@ -329,8 +329,7 @@ struct ReferenceTests {
         #expect(throws: SeedError.self) { try Reference(registry: "example.com", repository: "", tag: nil, digest: nil) }
     }
 
-    @Test("init(registry:...) keeps a single-label registry host",
-          .disabled("bug: a dotless, portless registry such as \"myhost\" is silently re-read as a Docker Hub namespace"))
+    @Test("init(registry:...) keeps a single-label registry host")
     func fromPartsSingleLabelHost() throws {
         // "myhost/x" cannot express that "myhost" is a host; the init must refuse or keep it, not move the image to Docker Hub.
         do {
@@ -341,8 +340,7 @@ struct ReferenceTests {
         }
     }
 
-    @Test("a bare 64-hex name is refused, as Docker does",
-          .disabled("bug: Docker refuses a bare 64-hex repository name (it looks like an image ID); seed accepts it"))
+    @Test("a bare 64-hex name is refused, as Docker does")
     func refusesBareImageID() {
         // distribution/reference ParseNormalizedNamed: "cannot specify 64-byte hexadecimal strings".
         #expect(throws: SeedError.self) { try Reference(String(repeating: "1a", count: 32)) }
