@@ -11,6 +11,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
     targets: [
         // libarchive's C API, found through pkg-config (Debian: libarchive-dev).
@@ -41,12 +49,32 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The coordinator⇄agent contract: paths, JSON bodies, headers.
+        .target(name: "SeedWire", dependencies: ["SeedOCI"]),
+        // The node agent: HTTP API, ingest, runtime loaders (OCI layout, containerd).
+        .target(
+            name: "SeedAgent",
+            dependencies: [
+                "SeedOCI", "SeedArchive", "SeedStore", "SeedWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
         // Argument parsing, exit codes; everything a command needs.
         .target(
             name: "SeedCLI",
             dependencies: [
-                "SeedOCI", "SeedArchive", "SeedStore",
+                "SeedOCI", "SeedArchive", "SeedStore", "SeedWire", "SeedAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "seed", dependencies: ["SeedCLI"]),
@@ -69,5 +97,9 @@ let package = Package(
         ),
         .testTarget(name: "SeedStoreTests", dependencies: ["SeedStore", "SeedOCI", "SeedTestSupport"]),
         .testTarget(name: "SeedCLITests", dependencies: ["SeedCLI", "SeedTestSupport"]),
+        .testTarget(
+            name: "SeedAgentTests",
+            dependencies: ["SeedAgent", "SeedWire", "SeedOCI", "SeedStore", "SeedTestSupport"]
+        ),
     ]
 )

@@ -216,6 +216,7 @@ final class IngestState {
 
     func source(_ d: Descriptor) -> Source? {
         if let s = byDigest[d.digest] { return .staged(s) }
+        if store.holds(d) { return .store(d.size) }
         if let size = store.size(of: d.digest) { return .store(size) }
         return nil
     }
@@ -395,7 +396,9 @@ final class IngestState {
             images.append(ArchivedImage(names: names[root.digest] ?? [], root: root, blobs: blobs.reversed()))
         }
         guard missing.isEmpty else {
-            throw SeedError(.missingBlobs, "blobs referenced but neither in the archive nor in the store: " + missing.map(\.string).joined(separator: ", "))
+            var e = SeedError(.missingBlobs, "blobs referenced but neither in the archive nor in the store: " + missing.map(\.string).joined(separator: ", "))
+            e.digests = missing
+            throw e
         }
         var committed = Set<Digest>()
         var bytes: Int64 = 0

@@ -22,7 +22,16 @@ public enum OCIArchiveWriter {
     /// The blobs of `images` in the order the archive carries them: indexes, manifests and
     /// configs (small JSON) first, then layers; each once. With `platform`, an index keeps all
     /// its entries but only matching manifests are followed.
-    public static func plan(_ images: [Image], store: any ContentStore, platform: Platform? = nil, maxJSONBytes: Int = StrictJSON.defaultLimit) throws -> [Descriptor] {
+    ///
+    /// With `skipMissing`, manifests and indexes the store lacks are listed but not followed
+    /// (for finding everything reachable, e.g. before collecting garbage).
+    public static func plan(_ images: [Image], store: any ContentStore, platform: Platform? = nil, maxJSONBytes: Int = StrictJSON.defaultLimit, skipMissing: Bool = false) throws -> [Descriptor] {
+        let parts = try planParts(images, store: store, platform: platform, maxJSONBytes: maxJSONBytes, skipMissing: skipMissing)
+        return parts.json + parts.layers
+    }
+
+    /// `plan`, split into the JSON documents (indexes, manifests, configs) and the layers.
+    static func planParts(_ images: [Image], store: any ContentStore, platform: Platform? = nil, maxJSONBytes: Int = StrictJSON.defaultLimit, skipMissing: Bool = false) throws -> (json: [Descriptor], layers: [Descriptor]) {
         var json: [Descriptor] = []
         var layers: [Descriptor] = []
         var seen = Set<Digest>()
@@ -31,6 +40,7 @@ public enum OCIArchiveWriter {
             guard depth < 8 else { throw SeedError(.malformedArchive, "indexes nested deeper than 8 under \(d.digest)") }
             if MediaType.isIndex(d.mediaType) || MediaType.isManifest(d.mediaType) {
                 json.append(d)
+                if skipMissing && store.size(of: d.digest) == nil { return }
                 let bytes = try store.readSmall(d.digest, limit: maxJSONBytes)
                 guard Digest.of(bytes) == d.digest else {
                     throw SeedError(.digestMismatch, "blob \(d.digest) in the store does not hash to its name")
@@ -58,7 +68,7 @@ public enum OCIArchiveWriter {
             }
         }
         for image in images { try visit(image.root, depth: 0) }
-        return json + layers
+        return (json, layers)
     }
 
     /// The `index.json` of an archive of `images`.
@@ -78,8 +88,10 @@ public enum OCIArchiveWriter {
         return try canonicalJSON(ImageIndex(manifests: entries))
     }
 
-    /// Streams an oci-archive of `images` from `store`, leaving out the blobs in `omit` (those the
-    /// receiver already has). Fails before writing anything if a blob to send is not in the store.
+    /// Streams an oci-archive of `images` from `store`, leaving out the layers in `omit` (those the
+    /// receiver already has). Indexes, manifests and configs are always written: they are small,
+    /// and the receiver needs them to check the image is complete. Fails before writing anything
+    /// if a blob to send is not in the store.
     public static func write(
         _ images: [Image],
         from store: any ContentStore,
@@ -88,7 +100,8 @@ public enum OCIArchiveWriter {
         compression: ArchiveCompression = .none
     ) -> TarStream {
         TarWriter.stream(compression: compression) { tar in
-            let blobs = try plan(images, store: store, platform: platform).filter { !omit.contains($0.digest) }
+            let parts = try planParts(images, store: store, platform: platform)
+            let blobs = parts.json + parts.layers.filter { !omit.contains($0.digest) }
             var sources: [(Descriptor, any ContentReader)] = []
             for d in blobs {
                 let r = try store.open(d.digest)

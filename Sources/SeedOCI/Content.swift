@@ -4,6 +4,10 @@
 public protocol ContentStore: Sendable {
     /// The size of a committed blob, or nil if the store does not hold it.
     func size(of digest: Digest) -> Int64?
+    /// Whether the store can produce the blob `descriptor` names, with its size. The default
+    /// compares `size(of:)`; a store backed by a runtime's own verified content may say yes for
+    /// blobs it holds elsewhere.
+    func holds(_ descriptor: Descriptor) -> Bool
     /// Starts staging new content in the store's temporary area.
     func stage() throws -> any StagedContent
     /// Opens a committed blob for sequential reading.
@@ -38,6 +42,10 @@ public protocol ContentReader: AnyObject {
 }
 
 extension ContentStore {
+    public func holds(_ descriptor: Descriptor) -> Bool {
+        size(of: descriptor.digest) == descriptor.size
+    }
+
     /// Reads a whole committed blob that must be small (a manifest, index or config), checking
     /// its size before reading.
     public func readSmall(_ digest: Digest, limit: Int = StrictJSON.defaultLimit) throws -> [UInt8] {

@@ -22,6 +22,8 @@ public struct SeedError: Error, Sendable, CustomStringConvertible, Equatable {
         case tooLarge = "too_large"
         /// Blobs referenced by an image graph but neither sent nor present.
         case missingBlobs = "missing_blobs"
+        /// A request without valid credentials.
+        case unauthorized = "unauthorized"
         /// A blob, image or file that does not exist.
         case notFound = "not_found"
         /// The device holding the store is full.
@@ -42,6 +44,8 @@ public struct SeedError: Error, Sendable, CustomStringConvertible, Equatable {
     public var message: String
     /// The underlying error, if any.
     public var cause: String?
+    /// For `missingBlobs`: the digests that are missing.
+    public var digests: [Digest] = []
 
     /// Makes an error; `cause` is rendered with `String(describing:)`.
     public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
@@ -59,12 +63,13 @@ public struct SeedError: Error, Sendable, CustomStringConvertible, Equatable {
     public var httpStatus: Int {
         switch code {
         case .invalidInput, .invalidReference, .invalidDigest, .malformedArchive, .unsafeEntry: 400
+        case .unauthorized: 401
         case .notFound: 404
         case .missingBlobs, .locked: 409
         case .tooLarge: 413
         case .digestMismatch, .sizeMismatch: 422
         case .noSpace: 507
-        case .cancelled: 499
+        case .cancelled: 408
         case .io, .internal: 500
         }
     }
