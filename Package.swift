@@ -87,13 +87,13 @@ let package = Package(
         .target(
             name: "SeedTestSupport",
             dependencies: ["SeedOCI", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Tests/SeedTestSupport"
+            path: "Tests/SeedTestSupport",
+            resources: [.copy("Resources/hostile.py")]
         ),
         .testTarget(name: "SeedOCITests", dependencies: ["SeedOCI"]),
         .testTarget(
             name: "SeedArchiveTests",
-            dependencies: ["SeedArchive", "SeedStore", "SeedOCI", "SeedTestSupport", .product(name: "NIOCore", package: "swift-nio")],
-            resources: [.copy("Fixtures")]
+            dependencies: ["SeedArchive", "SeedStore", "SeedOCI", "SeedTestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "SeedStoreTests", dependencies: ["SeedStore", "SeedOCI", "SeedTestSupport"]),
         .testTarget(name: "SeedCLITests", dependencies: ["SeedCLI", "SeedTestSupport"]),

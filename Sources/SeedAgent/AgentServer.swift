@@ -136,7 +136,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let response: Response
+        var response: Response
         do {
             response = try await next(request, context)
         } catch let e as SeedError {
@@ -146,6 +146,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             response = jsonResponse(ErrorResponse(code: "http_\(e.status.code)", message: e.body ?? e.status.reasonPhrase), status: e.status)
         } catch {
             response = jsonResponse(ErrorResponse(code: SeedError.Code.internal.rawValue, message: "\(error)"), status: .internalServerError)
+        }
+        // An upload refused before its body was read to the end: the rest of the body is not
+        // worth reading, so the connection closes after the answer.
+        if request.method == .put && response.status.code >= 400 {
+            response.headers[.connection] = "close"
         }
         let path = request.uri.path
         metrics.request(method: request.method.rawValue, path: path, status: response.status.code)
