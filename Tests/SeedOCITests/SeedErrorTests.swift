@@ -79,8 +79,10 @@ struct SeedErrorTests {
         (.noSpace, 507, 1),
         // Another process holds the lock: exit 3.
         (.locked, 409, 3),
-        // Client gone.
-        (.cancelled, 499, 1),
+        // Upload stalled or aborted: request timeout.
+        (.cancelled, 408, 1),
+        // Missing or wrong bearer token.
+        (.unauthorized, 401, 1),
         // Generic I/O.
         (.io, 500, 1),
         // A library failure.
@@ -95,7 +97,7 @@ struct SeedErrorTests {
     @Test("the mapping table covers every code")
     func everyCodeCovered() {
         // If a code is added, the table above must grow with it.
-        #expect(SeedError.Code.allCases.count == 15)
+        #expect(SeedError.Code.allCases.count == 16)
     }
 
     @Test("codes have stable snake_case names", arguments: [
