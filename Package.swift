@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // libarchive's C API, found through pkg-config (Debian: libarchive-dev).
@@ -49,6 +51,31 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Strict decoding and validation of seed.yaml.
+        .target(name: "SeedManifest", dependencies: ["SeedOCI", .product(name: "Yams", package: "Yams")]),
+        // OCI Distribution API client: auth, credentials, resolve, verified blob streams, retries.
+        .target(
+            name: "SeedRegistry",
+            dependencies: [
+                "SeedOCI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The coordinator: fetch into the cache (later: plan, push, status).
+        .target(
+            name: "SeedCoordinator",
+            dependencies: [
+                "SeedOCI", "SeedArchive", "SeedStore", "SeedManifest", "SeedRegistry", "SeedWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The coordinator⇄agent contract: paths, JSON bodies, headers.
         .target(name: "SeedWire", dependencies: ["SeedOCI"]),
         // The node agent: HTTP API, ingest, runtime loaders (OCI layout, containerd).
@@ -72,9 +99,10 @@ let package = Package(
         .target(
             name: "SeedCLI",
             dependencies: [
-                "SeedOCI", "SeedArchive", "SeedStore", "SeedWire", "SeedAgent",
+                "SeedOCI", "SeedArchive", "SeedStore", "SeedWire", "SeedAgent", "SeedManifest", "SeedRegistry", "SeedCoordinator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .executableTarget(name: "seed", dependencies: ["SeedCLI"]),
@@ -86,9 +114,14 @@ let package = Package(
         // Helpers shared by the test targets: temp dirs, processes, images made with skopeo.
         .target(
             name: "SeedTestSupport",
-            dependencies: ["SeedOCI", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "SeedOCI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Tests/SeedTestSupport",
-            resources: [.copy("Resources/hostile.py")]
+            resources: [.copy("Resources/hostile.py"), .copy("Resources/faultproxy.py")]
         ),
         .testTarget(name: "SeedOCITests", dependencies: ["SeedOCI"]),
         .testTarget(
@@ -97,6 +130,12 @@ let package = Package(
         ),
         .testTarget(name: "SeedStoreTests", dependencies: ["SeedStore", "SeedOCI", "SeedTestSupport"]),
         .testTarget(name: "SeedCLITests", dependencies: ["SeedCLI", "SeedTestSupport"]),
+        .testTarget(name: "SeedManifestTests", dependencies: ["SeedManifest", "SeedOCI", "SeedTestSupport"]),
+        .testTarget(name: "SeedRegistryTests", dependencies: ["SeedRegistry", "SeedOCI", "SeedTestSupport"]),
+        .testTarget(
+            name: "SeedCoordinatorTests",
+            dependencies: ["SeedCoordinator", "SeedManifest", "SeedRegistry", "SeedStore", "SeedOCI", "SeedTestSupport"]
+        ),
         .testTarget(
             name: "SeedAgentTests",
             dependencies: ["SeedAgent", "SeedWire", "SeedOCI", "SeedStore", "SeedTestSupport"]

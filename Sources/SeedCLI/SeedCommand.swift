@@ -12,7 +12,7 @@ public struct SeedCommand: AsyncParsableCommand {
         commandName: "seed",
         abstract: "Pre-seed container images onto Kubernetes nodes.",
         version: seedVersion,
-        subcommands: [AgentCommand.self, VersionCommand.self]
+        subcommands: [FetchCommand.self, AgentCommand.self, VersionCommand.self]
     )
 
     public init() {}

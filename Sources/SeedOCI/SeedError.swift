@@ -54,6 +54,13 @@ public struct SeedError: Error, Sendable, CustomStringConvertible, Equatable {
         self.cause = cause.map { String(describing: $0) }
     }
 
+    /// Makes an error whose cause is already text (e.g. redacted of secrets).
+    public init(_ code: Code, _ message: String, detail: String) {
+        self.code = code
+        self.message = message
+        self.cause = detail
+    }
+
     public var description: String {
         if let cause { return "\(message): \(cause)" }
         return message

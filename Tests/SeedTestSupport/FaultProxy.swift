@@ -1,0 +1,110 @@
+import Foundation
+
+/// Resources/faultproxy.py in front of a registry: forwards, or injects 500s, a 429 with
+/// Retry-After, or redirects of blob downloads to a second listener on another host name
+/// (`localhost`) that records whether credentials reached it.
+public final class FaultProxy: @unchecked Sendable {
+    /// The process.
+    public let process: Process
+    /// Its state directory.
+    public let dir: TempDir
+    /// The port it listens on (127.0.0.1).
+    public let port: Int
+    /// `127.0.0.1:PORT`, to use as a registry host.
+    public var host: String { "127.0.0.1:\(port)" }
+
+    /// Starts the proxy for the registry listening on `upstreamPort`.
+    public init(upstreamPort: Int) throws {
+        dir = try TempDir("seed-proxy")
+        let script = Bundle.module.path(forResource: "faultproxy", ofType: "py")!
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try tool("python3"))
+        p.arguments = [script, String(upstreamPort), dir.path]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(15)
+        while !FileManager.default.fileExists(atPath: dir.sub("port")) {
+            guard p.isRunning, Date() < deadline else { p.terminate(); throw SupportError("faultproxy did not start") }
+            usleep(50_000)
+        }
+        port = Int(try String(contentsOfFile: dir.sub("port"), encoding: .utf8))!
+    }
+
+    /// Sets the mode (`pass`, `500:N`, `429:SECS`, `redirect`) and resets the request counter
+    /// by restarting the count from the next request.
+    public func set(mode: String) throws {
+        try mode.write(toFile: dir.sub("mode"), atomically: true, encoding: .utf8)
+    }
+
+    /// The Authorization header the redirect target uses to fetch from the registry itself.
+    public func setUpstreamAuthorization(_ value: String?) throws {
+        if let value { try value.write(toFile: dir.sub("upstream-auth"), atomically: true, encoding: .utf8) }
+    }
+
+    /// Request lines seen, with whether each carried Authorization.
+    public var log: [String] { ((try? String(contentsOfFile: dir.sub("log"), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+
+    /// What the redirect target received (`PATH auth=HEADER|none`).
+    public var redirected: [String] { ((try? String(contentsOfFile: dir.sub("redirected"), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+
+    /// Stops it by PID (SIGKILL: a child of the test process may inherit a mask that blocks
+    /// SIGTERM, and the proxy has nothing to clean up).
+    public func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        dir.remove()
+    }
+
+    deinit { stop() }
+}
+
+/// `python3 -m http.server` serving a directory on 127.0.0.1, for http(s) sources.
+public final class FileServer: @unchecked Sendable {
+    /// The process.
+    public let process: Process
+    /// Its port.
+    public let port: Int
+
+    /// Serves `directory`.
+    public init(directory: String) throws {
+        var lastError = ""
+        for _ in 0..<5 {
+            let port = try freePort()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try tool("python3"))
+            p.arguments = ["-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, String(port)]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline && p.isRunning {
+                if (try? run(["curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:\(port)/"]))?.status == 0 {
+                    self.process = p
+                    self.port = port
+                    return
+                }
+                usleep(100_000)
+            }
+            lastError = "http.server on \(port) did not answer"
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+        }
+        throw SupportError(lastError)
+    }
+
+    /// Stops it by PID (SIGKILL, as for `FaultProxy`).
+    public func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+public func freePort() throws -> Int {
+    let r = try run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+    return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+}
