@@ -112,21 +112,18 @@ public enum TarReader {
                     channel.finish(throwing: error)
                 }
             }
-            do {
-                try await withTaskCancellationHandler {
-                    try await ArchiveThread.run("seed-tar-reader") {
-                        defer { channel.close() }
-                        let reader = try TarStreamReader(input: channel, limits: limits)
-                        try reader.run(handoff.value)
-                    }
-                } onCancel: {
-                    channel.close()
+            // On failure the closed channel stops the pump at its next send, leaving the input
+            // iterator in a usable state (a caller may still drain what the peer is sending);
+            // the input is only cancelled if the whole read is.
+            try await withTaskCancellationHandler {
+                try await ArchiveThread.run("seed-tar-reader") {
+                    defer { channel.close() }
+                    let reader = try TarStreamReader(input: channel, limits: limits)
+                    try reader.run(handoff.value)
                 }
-            } catch {
-                group.cancelAll()
-                throw error
+            } onCancel: {
+                channel.close()
             }
-            group.cancelAll()
         }
     }
 }

@@ -115,7 +115,8 @@ struct FetchTests {
         let raw = try w.registry.request("GET", "/v2/team/multi/manifests/2", repository: "team/multi")
         let index = try JSONDecoder().decode(ImageIndex.self, from: Data(raw.body.utf8))
         for child in index.manifests { #expect(cached.contains(child.digest.string)) }
-        #expect(cached.count >= 2 + 1 + 3 + 1 + 2 * 2 + 2)
+        // api: manifest, config, 3 layers; multi: index, 2 manifests, 2 configs, 2 layers.
+        #expect(cached.count == 5 + 7)
         #expect(!output.contains(Self.password))
         // A second run downloads nothing.
         let (again, json2, _) = try w.fetch(m)

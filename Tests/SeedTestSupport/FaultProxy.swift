@@ -71,7 +71,7 @@ public final class FileServer: @unchecked Sendable {
     public init(directory: String) throws {
         var lastError = ""
         for _ in 0..<5 {
-            let port = try freePort()
+            let port = try freeLoopbackPort()
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try tool("python3"))
             p.arguments = ["-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, String(port)]
@@ -101,10 +101,4 @@ public final class FileServer: @unchecked Sendable {
     }
 
     deinit { stop() }
-}
-
-/// A TCP port free on 127.0.0.1 right now.
-public func freePort() throws -> Int {
-    let r = try run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-    return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
 }
