@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libarchive-dev zlib1g-dev pkg-config skopeo zstd xz-utils gzip tar curl containerd util-linux)
+packages=(libarchive-dev zlib1g-dev pkg-config skopeo zstd xz-utils gzip tar curl containerd util-linux docker-registry apache2-utils openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
