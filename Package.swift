@@ -72,6 +72,8 @@ let package = Package(
             dependencies: [
                 "SeedOCI", "SeedArchive", "SeedStore", "SeedManifest", "SeedRegistry", "SeedWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

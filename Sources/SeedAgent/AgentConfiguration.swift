@@ -1,5 +1,6 @@
 import Foundation
 import SeedOCI
+import SeedWire
 
 /// Everything `seed agent` is configured with.
 public struct AgentConfiguration: Sendable {
@@ -79,19 +80,8 @@ public struct AgentConfiguration: Sendable {
         host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
-    /// Reads a token file: the first line, trimmed; empty is an error. The token itself never
-    /// appears in an error message.
+    /// Reads a token file (see `Wire.readToken`).
     public static func readToken(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SeedError(.invalidInput, "cannot read the token file \(path)")
-        }
-        let token = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first.map {
-            $0.trimmingCharacters(in: .whitespacesAndNewlines)
-        } ?? ""
-        guard !token.isEmpty else { throw SeedError(.invalidInput, "the token file \(path) is empty") }
-        guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw SeedError(.invalidInput, "the token in \(path) has whitespace or non-printable characters")
-        }
-        return token
+        try Wire.readToken(path)
     }
 }

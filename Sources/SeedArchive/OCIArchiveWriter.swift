@@ -31,7 +31,7 @@ public enum OCIArchiveWriter {
     }
 
     /// `plan`, split into the JSON documents (indexes, manifests, configs) and the layers.
-    static func planParts(_ images: [Image], store: any ContentStore, platform: Platform? = nil, maxJSONBytes: Int = StrictJSON.defaultLimit, skipMissing: Bool = false) throws -> (json: [Descriptor], layers: [Descriptor]) {
+    public static func planParts(_ images: [Image], store: any ContentStore, platform: Platform? = nil, maxJSONBytes: Int = StrictJSON.defaultLimit, skipMissing: Bool = false) throws -> (json: [Descriptor], layers: [Descriptor]) {
         var json: [Descriptor] = []
         var layers: [Descriptor] = []
         var seen = Set<Digest>()

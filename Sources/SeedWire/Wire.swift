@@ -1,3 +1,4 @@
+import Foundation
 import SeedOCI
 
 /// The coordinator⇄agent contract (HTTP API v1): paths, headers and JSON bodies. Both sides use
@@ -146,5 +147,23 @@ public struct ErrorResponse: Codable, Sendable, Equatable {
     /// Makes a response.
     public init(code: String, message: String, missing: [Digest]? = nil) {
         error = Body(code: code, message: message, missing: missing)
+    }
+}
+
+extension Wire {
+    /// Reads a bearer token file (agent and coordinator alike): the first line, trimmed;
+    /// empty or non-printable is an error. The token never appears in a message.
+    public static func readToken(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SeedError(.invalidInput, "cannot read the token file \(path)")
+        }
+        let token = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first.map {
+            $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        } ?? ""
+        guard !token.isEmpty else { throw SeedError(.invalidInput, "the token file \(path) is empty") }
+        guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw SeedError(.invalidInput, "the token in \(path) has whitespace or non-printable characters")
+        }
+        return token
     }
 }

@@ -1,0 +1,191 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import SeedCoordinator
+import SeedManifest
+import SeedOCI
+import SeedRegistry
+import SeedWire
+
+/// `--node NAME` (repeatable).
+struct NodeFilter: ParsableArguments {
+    @Option(name: .customLong("node"), help: "Only these nodes (repeatable).")
+    var nodes: [String] = []
+}
+
+/// What `plan` and `sync` share: the manifest, the cache filled, every node's plan.
+struct Planned {
+    let manifest: SeedManifest
+    let cache: Cache
+    let http: HTTPClient
+    let plans: [NodePlan]
+    let fetchFailures: [FetchOutcome]
+}
+
+/// Loads, checks, reads inventories, fetches, and plans.
+func preparePlan(common: CommonOptions, filter: NodeFilter, logger: Logger, label: String) async throws -> Planned {
+    let manifest = try SeedManifest.load(path: common.file)
+    let credentials = try loadCredentials(manifest)
+    var nodes = manifest.nodes
+    guard !nodes.isEmpty else {
+        throw SeedError(.invalidInput, "\(manifest.path): no nodes: list them under nodes:")
+    }
+    if !filter.nodes.isEmpty {
+        let names = Set(nodes.map(\.name))
+        for n in filter.nodes where !names.contains(n) {
+            throw SeedError(.invalidInput, "--node \(SeedError.quote(n)) is not in \(manifest.path) (nodes: \(names.sorted().joined(separator: ", ")))")
+        }
+        nodes = nodes.filter { filter.nodes.contains($0.name) }
+    }
+    let token = try manifest.agents?.tokenFile.map(Wire.readToken)
+    let cache = try Cache(root: common.cache ?? Cache.defaultRoot())
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: RegistryClient.httpConfiguration())
+    let clients = nodes.map { AgentClient(name: $0.name, url: $0.url, http: http, token: token, caFile: manifest.agents?.caFile) }
+    let inventories = await Syncer.inventories(clients, concurrency: max(common.concurrency, 8))
+    for (i, inv) in inventories.enumerated() {
+        if case .failure(let e) = inv { logger.warning("node unreachable", metadata: ["node": "\(clients[i].name)", "error": "\(e)"]) }
+    }
+    // Platforms: the manifest's, else those of the nodes that answered.
+    var platforms = manifest.platforms
+    if platforms == nil {
+        let seen = inventories.compactMap { try? $0.get() }.compactMap { try? Platform($0.platform) }
+        if !seen.isEmpty { platforms = Array(Set(seen)) }
+    }
+    var options: [String: RegistryOptions] = [:]
+    for (host, r) in manifest.registries { options[host] = RegistryOptions(insecure: r.insecure, caFile: r.caFile) }
+    let registry = RegistryClient(http: http, credentials: credentials, options: options, logger: logger)
+    let fetchProgress = ProgressReporter(label: "fetch", logger: logger)
+    let fetcher = Fetcher(cache: cache, registry: registry, http: http, logger: logger, progress: fetchProgress)
+    let outcomes = await fetcher.fetch(manifest.images, platforms: platforms, concurrency: common.concurrency)
+    var fetched: [Reference: Result<Descriptor, SeedError>] = [:]
+    for o in outcomes { fetched[o.entry.ref] = o.result.map(\.root) }
+    let syncer = Syncer(cache: cache, logger: logger, progress: ProgressReporter(label: label, logger: logger))
+    let plans = await syncer.plan(nodes: clients, labels: nodes.map(\.labels), inventories: inventories,
+                                  entries: manifest.images, fetched: fetched, concurrency: max(common.concurrency, 8))
+    let failures = outcomes.filter { if case .failure = $0.result { true } else { false } }
+    return Planned(manifest: manifest, cache: cache, http: http, plans: plans, fetchFailures: failures)
+}
+
+func json(_ value: Any) -> String {
+    String(decoding: (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data(), as: UTF8.self)
+}
+
+func errorJSON(_ e: SeedError?) -> Any { e.map { $0.description } ?? NSNull() }
+
+/// `seed plan`: the decisions of sync, nothing sent.
+public struct PlanCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show, per node, which images and how many bytes a sync would move; send nothing."
+    )
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var filter: NodeFilter
+
+    public init() {}
+
+    public func run() async throws {
+        let logger = try makeLogger(label: "seed.plan", level: common.logLevel)
+        let p = try await preparePlan(common: common, filter: filter, logger: logger, label: "plan")
+        try? await p.http.shutdown()
+        if common.output == "json" {
+            let nodes: [[String: Any]] = p.plans.map { n in
+                ["name": n.client.name, "url": n.client.url, "reachable": n.error == nil, "error": errorJSON(n.error),
+                 "platform": n.platform?.description ?? NSNull(), "bytes": n.bytes,
+                 "images": n.images.map { i in
+                     ["ref": i.ref.description, "digest": i.digest?.string ?? NSNull(), "action": i.action.rawValue,
+                      "bytes": i.bytes, "error": errorJSON(i.error)] as [String: Any]
+                 }]
+            }
+            print(json(["bytes": p.plans.reduce(Int64(0)) { $0 + $1.bytes }, "nodes": nodes]))
+            return
+        }
+        var rows: [[String]] = [["NODE", "IMAGE", "ACTION", "BYTES", "DIGEST"]]
+        for n in p.plans {
+            if let e = n.error {
+                rows.append([n.client.name, "-", "unreachable", "-", e.description])
+                continue
+            }
+            for i in n.images {
+                rows.append([n.client.name, i.ref.description, i.action.rawValue, i.action == .present ? "0" : formatBytes(i.bytes),
+                             i.error?.description ?? i.digest.map { String($0.string.prefix(19)) } ?? "-"])
+            }
+        }
+        printTable(rows)
+        let total = p.plans.reduce(Int64(0)) { $0 + $1.bytes }
+        let sends = p.plans.flatMap(\.images).filter { $0.action == .send || $0.action == .replace }.count
+        print("plan: \(sends) image transfers, \(formatBytes(total)) to \(p.plans.filter { $0.bytes > 0 }.count) of \(p.plans.count) nodes")
+    }
+}
+
+/// `seed sync`: bring every selected node to the desired state.
+public struct SyncCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Fetch what is missing into the cache, then bring every selected node to the desired state."
+    )
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var filter: NodeFilter
+
+    public init() {}
+
+    public func run() async throws {
+        let logger = try makeLogger(label: "seed.sync", level: common.logLevel)
+        let start = ContinuousClock.now
+        let common = self.common
+        let filter = self.filter
+        let (results, http) = try await withDeadline(common.timeout) { () -> ([NodeResult], HTTPClient) in
+            let p = try await preparePlan(common: common, filter: filter, logger: logger, label: "sync")
+            let syncer = Syncer(cache: p.cache, logger: logger, progress: ProgressReporter(label: "sync", logger: logger))
+            return (await syncer.push(p.plans, concurrency: common.concurrency), p.http)
+        }
+        try? await http.shutdown()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let ok = results.allSatisfy(\.ok)
+        let bytes = results.reduce(Int64(0)) { $0 + $1.bytes }
+        if common.output == "json" {
+            let nodes: [[String: Any]] = results.map { n in
+                ["name": n.name, "url": n.url, "ok": n.ok, "bytes": n.bytes, "error": errorJSON(n.error),
+                 "images": n.images.map { i in
+                     ["ref": i.ref.description, "digest": i.digest?.string ?? NSNull(), "action": i.action, "bytes": i.bytes,
+                      "error": errorJSON(i.error)] as [String: Any]
+                 }]
+            }
+            print(json(["ok": ok, "bytes": bytes, "seconds": (seconds * 1000).rounded() / 1000, "nodes": nodes]))
+        } else {
+            for n in results {
+                if let e = n.error {
+                    print("failed   \(n.name)  \(e)")
+                    continue
+                }
+                for i in n.images {
+                    switch i.action {
+                    case "sent": print("sent     \(n.name)  \(i.ref)  \(formatBytes(i.bytes))")
+                    case "present": print("present  \(n.name)  \(i.ref)")
+                    default: print("failed   \(n.name)  \(i.ref)  \(i.error?.description ?? "")")
+                    }
+                }
+            }
+            let sent = results.flatMap(\.images).filter { $0.action == "sent" }.count
+            let failedNodes = results.filter { !$0.ok }.map(\.name)
+            var summary = "sync: \(results.count - failedNodes.count)/\(results.count) nodes in sync; \(sent) images sent, \(formatBytes(bytes)) in \(String(format: "%.1f", seconds)) s"
+            if bytes > 0 { summary += " (\(formatBytes(Int64(Double(bytes) / max(seconds, 0.001))))/s)" }
+            if !failedNodes.isEmpty { summary += "; failed: \(failedNodes.joined(separator: ", "))" }
+            print(summary)
+        }
+        if !ok { throw ExitCode(1) }
+    }
+}
+
+/// Prints rows as aligned columns.
+func printTable(_ rows: [[String]]) {
+    guard let first = rows.first else { return }
+    var widths = first.map(\.count)
+    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+    for r in rows {
+        print(r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+    }
+}
