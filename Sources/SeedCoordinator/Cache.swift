@@ -21,6 +21,8 @@ public final class Cache: Sendable {
         public var source: String
         /// When it was resolved (RFC 3339).
         public var resolvedAt: String
+        /// For archive sources: the SHA-256 of the archive it was read from.
+        public var archiveSHA256: Digest?
     }
 
     /// Opens (creating) the cache at `root`, taking its lock.
@@ -56,12 +58,12 @@ public final class Cache: Sendable {
     }
 
     /// Remembers what `ref` resolved to. Written atomically.
-    public func remember(_ ref: Reference, descriptor: Descriptor, source: String) throws {
+    public func remember(_ ref: Reference, descriptor: Descriptor, source: String, archiveSHA256: Digest? = nil) throws {
         lock.lock()
         defer { lock.unlock() }
         var all = records()
         let f = ISO8601DateFormatter()
-        all[ref.description] = Record(descriptor: descriptor, source: source, resolvedAt: f.string(from: Date()))
+        all[ref.description] = Record(descriptor: descriptor, source: source, resolvedAt: f.string(from: Date()), archiveSHA256: archiveSHA256)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         let tmp = refsPath + ".tmp"

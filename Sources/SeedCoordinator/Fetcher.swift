@@ -80,7 +80,14 @@ public final class Fetcher: Sendable {
             switch e.source {
             case .registry: image = try await fetchRegistry(e.ref, platforms: platforms)
             case .file(let path): image = try await fetchArchive(e, source: "file:" + path, stream: FileByteStream.open(path))
-            case .http(let url): image = try await fetchArchive(e, source: url, stream: try await httpStream(url, what: name))
+            case .http(let url):
+                // An archive pinned by sha256 that was read before is not downloaded again.
+                if let want = e.sha256, let rec = cache.record(for: e.ref, source: url), rec.archiveSHA256 == want,
+                   cache.store.contains(rec.descriptor.digest) {
+                    image = FetchedImage(ref: e.ref, root: rec.descriptor, downloaded: 0, total: rec.descriptor.size, note: nil)
+                } else {
+                    image = try await fetchArchive(e, source: url, stream: try await httpStream(url, what: name))
+                }
             }
             var summary = "\(image.root.digest) \(formatBytes(image.downloaded)) downloaded of \(formatBytes(image.total))"
             if let note = image.note { summary += " (\(note))" }
@@ -226,7 +233,7 @@ public final class Fetcher: Sendable {
         } else {
             throw SeedError(.notFound, "\(name): \(Redact.url(source)) holds \(contents.images.count) images and none is named \(e.ref)")
         }
-        try cache.remember(e.ref, descriptor: image.root, source: source)
+        try cache.remember(e.ref, descriptor: image.root, source: source, archiveSHA256: digest.finalize())
         return FetchedImage(ref: e.ref, root: image.root, downloaded: digest.bytes, total: image.blobs.reduce(0) { $0 + $1.size }, note: nil)
     }
 
