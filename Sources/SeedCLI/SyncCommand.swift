@@ -28,6 +28,9 @@ func preparePlan(common: CommonOptions, filter: NodeFilter, logger: Logger, labe
     let manifest = try SeedManifest.load(path: common.file)
     let credentials = try loadCredentials(manifest)
     var nodes = manifest.nodes
+    if manifest.discovery != nil {
+        throw SeedError(.invalidInput, "\(manifest.path): discovery: is not supported yet; list the agents under nodes:")
+    }
     guard !nodes.isEmpty else {
         throw SeedError(.invalidInput, "\(manifest.path): no nodes: list them under nodes:")
     }

@@ -23,6 +23,8 @@ public final class Cache: Sendable {
         public var resolvedAt: String
         /// For archive sources: the SHA-256 of the archive it was read from.
         public var archiveSHA256: Digest?
+        /// For `file:` sources: the file's size and modification time when it was read.
+        public var fileStamp: String?
     }
 
     /// Opens (creating) the cache at `root`, taking its lock.
@@ -58,12 +60,12 @@ public final class Cache: Sendable {
     }
 
     /// Remembers what `ref` resolved to. Written atomically.
-    public func remember(_ ref: Reference, descriptor: Descriptor, source: String, archiveSHA256: Digest? = nil) throws {
+    public func remember(_ ref: Reference, descriptor: Descriptor, source: String, archiveSHA256: Digest? = nil, fileStamp: String? = nil) throws {
         lock.lock()
         defer { lock.unlock() }
         var all = records()
         let f = ISO8601DateFormatter()
-        all[ref.description] = Record(descriptor: descriptor, source: source, resolvedAt: f.string(from: Date()), archiveSHA256: archiveSHA256)
+        all[ref.description] = Record(descriptor: descriptor, source: source, resolvedAt: f.string(from: Date()), archiveSHA256: archiveSHA256, fileStamp: fileStamp)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         let tmp = refsPath + ".tmp"

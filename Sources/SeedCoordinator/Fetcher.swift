@@ -79,7 +79,16 @@ public final class Fetcher: Sendable {
             let image: FetchedImage
             switch e.source {
             case .registry: image = try await fetchRegistry(e.ref, platforms: platforms)
-            case .file(let path): image = try await fetchArchive(e, source: "file:" + path, stream: FileByteStream.open(path))
+            case .file(let path):
+                // A file read before and unchanged since (size and mtime) is not read again.
+                let source = "file:" + path
+                let stamp = Self.fileStamp(path)
+                if let stamp, let rec = cache.record(for: e.ref, source: source), rec.fileStamp == stamp,
+                   e.sha256 == nil || rec.archiveSHA256 == e.sha256, cache.store.contains(rec.descriptor.digest) {
+                    image = FetchedImage(ref: e.ref, root: rec.descriptor, downloaded: 0, total: rec.descriptor.size, note: nil)
+                } else {
+                    image = try await fetchArchive(e, source: source, stream: FileByteStream.open(path), fileStamp: stamp)
+                }
             case .http(let url):
                 // An archive pinned by sha256 that was read before is not downloaded again.
                 if let want = e.sha256, let rec = cache.record(for: e.ref, source: url), rec.archiveSHA256 == want,
@@ -209,7 +218,14 @@ public final class Fetcher: Sendable {
 
     // MARK: archive sources
 
-    func fetchArchive<S: AsyncSequence & Sendable>(_ e: ImageEntry, source: String, stream: S) async throws -> FetchedImage where S.Element == ByteBuffer {
+    /// `SIZE-MTIME` of a file, or nil if it cannot be read.
+    static func fileStamp(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return "\(st.st_size)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
+
+    func fetchArchive<S: AsyncSequence & Sendable>(_ e: ImageEntry, source: String, stream: S, fileStamp: String? = nil) async throws -> FetchedImage where S.Element == ByteBuffer {
         let name = e.ref.description
         let digest = StreamDigest()
         let hashed = HashingStream(base: stream, digest: digest) { [progress] n in progress.add(name, bytes: n) }
@@ -233,7 +249,7 @@ public final class Fetcher: Sendable {
         } else {
             throw SeedError(.notFound, "\(name): \(Redact.url(source)) holds \(contents.images.count) images and none is named \(e.ref)")
         }
-        try cache.remember(e.ref, descriptor: image.root, source: source, archiveSHA256: digest.finalize())
+        try cache.remember(e.ref, descriptor: image.root, source: source, archiveSHA256: digest.finalize(), fileStamp: fileStamp)
         return FetchedImage(ref: e.ref, root: image.root, downloaded: digest.bytes, total: image.blobs.reduce(0) { $0 + $1.size }, note: nil)
     }
 

@@ -15,40 +15,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/seed-bench-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # An oci-archive of one image with 4 equal layers of random bytes (uncompressed tar layers).
-make_archive() {
-  local mib=$1 out=$2
-  python3 - "$mib" "$out" <<'PY'
-import hashlib, io, json, os, sys, tarfile
-mib, out = int(sys.argv[1]), sys.argv[2]
-per = (mib << 20) // 4
-blobs, layers, diffs = {}, [], []
-def put(b): d = hashlib.sha256(b).hexdigest(); blobs[d] = b; return d
-with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
-    def add(name, data):
-        ti = tarfile.TarInfo(name); ti.size = len(data); ti.mtime = 0
-        t.addfile(ti, io.BytesIO(data))
-    for i in range(4):
-        inner = io.BytesIO()
-        with tarfile.open(fileobj=inner, mode="w") as lt:
-            data = os.urandom(per - 4096)
-            ti = tarfile.TarInfo("layer-%d.bin" % i); ti.size = len(data)
-            lt.addfile(ti, io.BytesIO(data))
-        layer = inner.getvalue(); del inner
-        d = hashlib.sha256(layer).hexdigest()
-        add("blobs/sha256/" + d, layer)
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + d, "size": len(layer)})
-        diffs.append("sha256:" + d); del layer
-    cfg = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diffs}}).encode()
-    c = hashlib.sha256(cfg).hexdigest(); add("blobs/sha256/" + c, cfg)
-    m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + c, "size": len(cfg)},
-        "layers": layers}).encode()
-    md = hashlib.sha256(m).hexdigest(); add("blobs/sha256/" + md, m)
-    add("index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": "sha256:" + md, "size": len(m), "annotations": {"org.opencontainers.image.ref.name": "bench.local/seed/bench:%d" % mib}}]}).encode())
-    add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-PY
-}
+make_archive() { python3 "$(dirname "$0")/make-archive.py" "$1" "$2"; }
 
 seconds() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $s" | bc -l; }
 mbps() { echo "scale=1; $1 / 1048576 / $2" | bc -l; }
