@@ -183,12 +183,17 @@ public struct SyncCommand: AsyncParsableCommand {
     }
 }
 
-/// Prints rows as aligned columns.
-func printTable(_ rows: [[String]]) {
+/// Prints rows as aligned columns; `paint` may colour a cell after it is padded.
+func printTable(_ rows: [[String]], paint: (String) -> String = { $0 }) {
     guard let first = rows.first else { return }
     var widths = first.map(\.count)
     for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
     for r in rows {
-        print(r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        let line = r.enumerated().map { i, c -> String in
+            let padded = i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            let painted = paint(c)
+            return c.isEmpty || painted == c ? padded : painted + String(padded.dropFirst(c.count))
+        }.joined(separator: "  ")
+        print(line.trimmingCharacters(in: .whitespaces))
     }
 }

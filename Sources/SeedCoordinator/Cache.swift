@@ -47,8 +47,12 @@ public final class Cache: Sendable {
     }
 
     /// Every record.
-    public func records() -> [String: Record] {
-        guard let data = FileManager.default.contents(atPath: refsPath),
+    public func records() -> [String: Record] { Self.records(root: root) }
+
+    /// Every record of the cache at `root`, read without taking the lock (`refs.json` is only
+    /// ever replaced atomically): for read-only commands such as `seed status`.
+    public static func records(root: String) -> [String: Record] {
+        guard let data = FileManager.default.contents(atPath: root + "/refs.json"),
               let r = try? JSONDecoder().decode([String: Record].self, from: data) else { return [:] }
         return r
     }
