@@ -88,8 +88,15 @@ step "seed sync"
 step "seed sync again: nothing to move"
 "$seed" sync -f "$work/seed.yaml" --cache "$work/cache" --log-level warning
 
-step "audit: seed plan shows every image present on every node"
-"$seed" plan -f "$work/seed.yaml" --cache "$work/cache" --log-level warning
+step "seed status: every image present on every node"
+"$seed" status -f "$work/seed.yaml" --cache "$work/cache"
+
+step "node-2 loses an image; seed status shows the drift (exit code 1), seed sync repairs it"
+curl -sf -X DELETE -H "Authorization: Bearer $(cat "$work/token")" \
+  "http://127.0.0.1:${ports[1]}/v1/images?ref=demo.local%2Fteam%2Fweb%3A1.0" >/dev/null
+"$seed" status -f "$work/seed.yaml" --cache "$work/cache" || echo "(seed status exited $?)"
+"$seed" sync -f "$work/seed.yaml" --cache "$work/cache" --log-level warning
+"$seed" status -f "$work/seed.yaml" --cache "$work/cache" -o wide
 
 step "node-3's inventory, as its agent reports it"
 curl -sf -H "Authorization: Bearer $(cat "$work/token")" "http://127.0.0.1:${ports[2]}/v1/inventory" | python3 -m json.tool
