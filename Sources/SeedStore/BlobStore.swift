@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import struct Crypto.SHA256
+import Foundation
 import SeedOCI
 
 /// A content-addressed blob store on the local filesystem:
@@ -182,6 +183,9 @@ final class Staged: StagedContent {
     private(set) var size: Int64 = 0
     private var digest: Digest?
     private var done = false
+    /// Writes of a large blob run on their own thread, so hashing and writing overlap.
+    private var writer: BackgroundWriter?
+    static let backgroundThreshold: Int64 = 4 << 20
 
     init(store: BlobStore) throws {
         self.store = store
@@ -200,26 +204,34 @@ final class Staged: StagedContent {
         precondition(digest == nil, "write after finish")
         guard fd >= 0 else { throw SeedError(.io, "write to discarded content") }
         hasher.update(bufferPointer: bytes)
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                discard()
-                if e == ENOSPC || e == EDQUOT {
-                    throw SeedError(.noSpace, "no space left on the device holding \(store.root)")
-                }
-                throw SeedError(.io, "cannot write to \(tmpPath): \(Errno.text(e))")
-            }
-            offset += n
+        if writer == nil && size + Int64(bytes.count) > Self.backgroundThreshold {
+            writer = BackgroundWriter(fd: fd)
         }
+        let failed: Int32?
+        if let writer {
+            failed = writer.enqueue(bytes)
+        } else {
+            failed = BackgroundWriter.writeAll(fd, bytes)
+        }
+        if let e = failed { throw writeError(e) }
         size += Int64(bytes.count)
+    }
+
+    func writeError(_ e: Int32) -> SeedError {
+        discard()
+        if e == ENOSPC || e == EDQUOT {
+            return SeedError(.noSpace, "no space left on the device holding \(store.root)")
+        }
+        return SeedError(.io, "cannot write to \(tmpPath): \(Errno.text(e))")
     }
 
     func finish() throws -> Digest {
         if let digest { return digest }
         guard fd >= 0 else { throw SeedError(.io, "finish of discarded content") }
+        if let writer {
+            self.writer = nil
+            if let e = writer.finish() { throw writeError(e) }
+        }
         if fsync(fd) != 0 {
             let e = errno
             discard()
@@ -265,8 +277,100 @@ final class Staged: StagedContent {
     func discard() {
         guard !done else { return }
         done = true
+        if let writer {
+            self.writer = nil
+            _ = writer.finish(abandon: true)
+        }
         if fd >= 0 { close(fd); fd = -1 }
         unlink(tmpPath)
+    }
+}
+
+/// Writes a file's chunks on a dedicated thread through a bounded queue (at most 8 MiB waiting),
+/// so the caller can hash the next chunk while the previous one is written.
+final class BackgroundWriter: @unchecked Sendable {
+    // All state is guarded by `cond`.
+    private let fd: Int32
+    private let cond = NSCondition()
+    private var queue: [[UInt8]] = []
+    private var queued = 0
+    private var closing = false
+    private var running = true
+    private var error: Int32?
+    static let maxQueued = 8 << 20
+
+    init(fd: Int32) {
+        self.fd = fd
+        let t = Thread { [self] in loop() }
+        t.name = "seed-blob-writer"
+        t.start()
+    }
+
+    /// Queues a copy of `bytes`; returns the errno of an earlier failed write, if any.
+    func enqueue(_ bytes: UnsafeRawBufferPointer) -> Int32? {
+        cond.lock()
+        defer { cond.unlock() }
+        while queued >= Self.maxQueued && error == nil { cond.wait() }
+        if let error { return error }
+        queue.append(Array(bytes))
+        queued += bytes.count
+        cond.broadcast()
+        return nil
+    }
+
+    /// Waits until everything queued is written (or, with `abandon`, drops it); returns the
+    /// errno of a failed write, if any.
+    func finish(abandon: Bool = false) -> Int32? {
+        cond.lock()
+        defer { cond.unlock() }
+        if abandon { queue.removeAll(); queued = 0 }
+        closing = true
+        cond.broadcast()
+        while running { cond.wait() }
+        return error
+    }
+
+    private func loop() {
+        while true {
+            cond.lock()
+            while queue.isEmpty && !closing { cond.wait() }
+            if queue.isEmpty {
+                running = false
+                cond.broadcast()
+                cond.unlock()
+                return
+            }
+            let chunk = queue.removeFirst()
+            cond.unlock()
+            let failed = chunk.withUnsafeBytes { Self.writeAll(fd, $0) }
+            cond.lock()
+            queued -= chunk.count
+            if let failed {
+                error = failed
+                queue.removeAll()
+                queued = 0
+                running = false
+                cond.broadcast()
+                cond.unlock()
+                return
+            }
+            cond.broadcast()
+            cond.unlock()
+        }
+    }
+
+    /// Writes all of `bytes`; returns errno on failure.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return nil
     }
 }
 
