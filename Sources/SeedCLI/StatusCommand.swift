@@ -58,18 +58,7 @@ public struct StatusCommand: AsyncParsableCommand {
     public func run() async throws {
         let logger = try makeLogger(label: "seed.status", level: logLevel)
         let manifest = try SeedManifest.load(path: file)
-        if manifest.discovery != nil {
-            throw SeedError(.invalidInput, "\(manifest.path): discovery: is not supported yet; list the agents under nodes:")
-        }
-        var nodes = manifest.nodes
-        guard !nodes.isEmpty else { throw SeedError(.invalidInput, "\(manifest.path): no nodes: list them under nodes:") }
-        if !filter.nodes.isEmpty {
-            let names = Set(nodes.map(\.name))
-            for n in filter.nodes where !names.contains(n) {
-                throw SeedError(.invalidInput, "--node \(SeedError.quote(n)) is not in \(manifest.path)")
-            }
-            nodes = nodes.filter { filter.nodes.contains($0.name) }
-        }
+        var nodes = try selectNodes(manifest, filter: filter)
         let credentials = try loadCredentials(manifest)
         let token = try manifest.agents?.tokenFile.map(Wire.readToken)
         let records = Cache.records(root: cache ?? Cache.defaultRoot())
@@ -95,13 +84,25 @@ public struct StatusCommand: AsyncParsableCommand {
         var want: [Reference: Result<Digest, SeedError>] = [:]
         for (i, e) in manifest.images.enumerated() { want[e.ref] = wants[i] }
 
-        let clients = nodes.map { AgentClient(name: $0.name, url: $0.url, http: http, token: token, caFile: manifest.agents?.caFile) }
+        var clients = nodes.map { AgentClient(name: $0.name, url: $0.url, http: http, token: token, caFile: manifest.agents?.caFile) }
         let perNodeTimeout = Int64(timeout * 1000)
-        let inventories: [Result<InventoryResponse, SeedError>] = await boundedMapCLI(clients, concurrency: concurrency) { c in
+        var inventories: [Result<InventoryResponse, SeedError>] = await boundedMapCLI(clients, concurrency: concurrency) { c in
             do { return .success(try await c.inventory(timeout: .milliseconds(perNodeTimeout))) } catch {
                 return .failure((error as? SeedError) ?? SeedError(.io, "node \(c.name): \(error)"))
             }
         }
+        nameDiscovered(&clients, nodes: nodes, inventories: inventories)
+        if !filter.nodes.isEmpty {
+            let keep = clients.indices.filter { filter.nodes.contains(clients[$0].name) }
+            for n in filter.nodes where !keep.contains(where: { clients[$0].name == n }) {
+                try? await http.shutdown()
+                throw SeedError(.invalidInput, "--node \(SeedError.quote(n)): no such node")
+            }
+            clients = keep.map { clients[$0] }
+            inventories = keep.map { inventories[$0] }
+            nodes = keep.map { nodes[$0] }
+        }
+        for i in nodes.indices { nodes[i].name = clients[i].name }
 
         try? await http.shutdown()
 

@@ -23,29 +23,57 @@ struct Planned {
     let fetchFailures: [FetchOutcome]
 }
 
+/// The manifest's static nodes plus the agents its `discovery` name resolves to (a discovered
+/// agent whose URL is listed statically is not added twice), then `--node` applied. A
+/// discovered node is named by its address until its inventory names it.
+func selectNodes(_ manifest: SeedManifest, filter: NodeFilter) throws -> [NodeEntry] {
+    var nodes = manifest.nodes
+    if let d = manifest.discovery {
+        let known = Set(nodes.map(\.url))
+        for url in try AgentDiscovery.resolve(dns: d.dns, port: d.port, scheme: d.scheme) where !known.contains(url) {
+            nodes.append(NodeEntry(name: url, url: url, labels: [:]))
+        }
+    }
+    guard !nodes.isEmpty else {
+        throw SeedError(.invalidInput, "\(manifest.path): no nodes: list them under nodes: or give discovery:")
+    }
+    if !filter.nodes.isEmpty {
+        let names = Set(nodes.map(\.name))
+        for n in filter.nodes where !names.contains(n) && manifest.discovery == nil {
+            throw SeedError(.invalidInput, "--node \(SeedError.quote(n)) is not in \(manifest.path) (nodes: \(names.sorted().joined(separator: ", ")))")
+        }
+    }
+    return nodes
+}
+
+/// Gives discovered agents the names their inventories report, and applies `--node` to them.
+func nameDiscovered(_ clients: inout [AgentClient], nodes: [NodeEntry], inventories: [Result<InventoryResponse, SeedError>]) {
+    for i in clients.indices where nodes[i].name == nodes[i].url {
+        if case .success(let inv) = inventories[i], !inv.node.isEmpty { clients[i].name = inv.node }
+    }
+}
+
 /// Loads, checks, reads inventories, fetches, and plans.
 func preparePlan(common: CommonOptions, filter: NodeFilter, logger: Logger, label: String) async throws -> Planned {
     let manifest = try SeedManifest.load(path: common.file)
     let credentials = try loadCredentials(manifest)
-    var nodes = manifest.nodes
-    if manifest.discovery != nil {
-        throw SeedError(.invalidInput, "\(manifest.path): discovery: is not supported yet; list the agents under nodes:")
-    }
-    guard !nodes.isEmpty else {
-        throw SeedError(.invalidInput, "\(manifest.path): no nodes: list them under nodes:")
-    }
-    if !filter.nodes.isEmpty {
-        let names = Set(nodes.map(\.name))
-        for n in filter.nodes where !names.contains(n) {
-            throw SeedError(.invalidInput, "--node \(SeedError.quote(n)) is not in \(manifest.path) (nodes: \(names.sorted().joined(separator: ", ")))")
-        }
-        nodes = nodes.filter { filter.nodes.contains($0.name) }
-    }
+    var nodes = try selectNodes(manifest, filter: filter)
     let token = try manifest.agents?.tokenFile.map(Wire.readToken)
     let cache = try Cache(root: common.cache ?? Cache.defaultRoot())
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: RegistryClient.httpConfiguration())
-    let clients = nodes.map { AgentClient(name: $0.name, url: $0.url, http: http, token: token, caFile: manifest.agents?.caFile) }
-    let inventories = await Syncer.inventories(clients, concurrency: max(common.concurrency, 8))
+    var clients = nodes.map { AgentClient(name: $0.name, url: $0.url, http: http, token: token, caFile: manifest.agents?.caFile) }
+    var inventories = await Syncer.inventories(clients, concurrency: max(common.concurrency, 8))
+    nameDiscovered(&clients, nodes: nodes, inventories: inventories)
+    if !filter.nodes.isEmpty {
+        let keep = clients.indices.filter { filter.nodes.contains(clients[$0].name) }
+        for n in filter.nodes where !keep.contains(where: { clients[$0].name == n }) {
+            try? await http.shutdown()
+            throw SeedError(.invalidInput, "--node \(SeedError.quote(n)): no such node (nodes: \(clients.map(\.name).sorted().joined(separator: ", ")))")
+        }
+        clients = keep.map { clients[$0] }
+        inventories = keep.map { inventories[$0] }
+        nodes = keep.map { nodes[$0] }
+    }
     for (i, inv) in inventories.enumerated() {
         if case .failure(let e) = inv { logger.warning("node unreachable", metadata: ["node": "\(clients[i].name)", "error": "\(e)"]) }
     }

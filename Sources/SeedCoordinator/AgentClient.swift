@@ -9,7 +9,7 @@ import SeedWire
 
 /// The coordinator's side of the agent API: an HTTP client, nothing more.
 public struct AgentClient: Sendable {
-    /// The node's name (from the manifest, or its inventory).
+    /// The node's name (from the manifest, or, for a discovered agent, its inventory).
     public var name: String
     /// `http(s)://host:port`.
     public var url: String
