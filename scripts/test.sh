@@ -26,6 +26,9 @@ if [ ! -e /etc/containers/policy.json ] && [ -z "${SEED_TEST_NO_POLICY:-}" ]; th
   echo '{"default":[{"type":"insecureAcceptAnything"}]}' | $SUDO tee /etc/containers/policy.json >/dev/null
 fi
 
+# Kubernetes schema validation of examples/ (offline once installed).
+python3 -c "import kubernetes_validate" 2>/dev/null || python3 -m pip install -q kubernetes-validate
+
 export CI="${CI:-true}"
 swift build --build-tests 2>&1 | tee /tmp/seed-build.log | grep -E "warning:|error:" | grep -v "/.build/checkouts/" || true
 if grep -q "error:" /tmp/seed-build.log; then

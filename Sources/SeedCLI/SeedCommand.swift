@@ -12,7 +12,7 @@ public struct SeedCommand: AsyncParsableCommand {
         commandName: "seed",
         abstract: "Pre-seed container images onto Kubernetes nodes.",
         version: seedVersion,
-        subcommands: [SyncCommand.self, PlanCommand.self, StatusCommand.self, FetchCommand.self, AgentCommand.self, VersionCommand.self]
+        subcommands: [SyncCommand.self, PlanCommand.self, StatusCommand.self, FetchCommand.self, ImagesCommand.self, AgentCommand.self, VersionCommand.self]
     )
 
     public init() {}
