@@ -69,7 +69,7 @@ public struct StatusCommand: AsyncParsableCommand {
         for (host, r) in manifest.registries { options[host] = RegistryOptions(insecure: r.insecure, caFile: r.caFile) }
         let registry = RegistryClient(http: http, credentials: credentials, options: options, retry: RetryPolicy(attempts: 2), logger: logger)
         let offline = self.offline
-        let wants: [Result<Digest, SeedError>] = await boundedMapCLI(manifest.images, concurrency: 8) { e in
+        let wants: [Result<Digest, SeedError>] = await boundedMap(manifest.images, concurrency: 8) { e in
             if let d = e.ref.digest { return .success(d) }
             let rec = records[e.ref.description]
             if case .registry = e.source, !offline {
@@ -86,23 +86,17 @@ public struct StatusCommand: AsyncParsableCommand {
 
         var clients = nodes.map { AgentClient(name: $0.name, url: $0.url, http: http, token: token, caFile: manifest.agents?.caFile) }
         let perNodeTimeout = Int64(timeout * 1000)
-        var inventories: [Result<InventoryResponse, SeedError>] = await boundedMapCLI(clients, concurrency: concurrency) { c in
+        var inventories: [Result<InventoryResponse, SeedError>] = await boundedMap(clients, concurrency: concurrency) { c in
             do { return .success(try await c.inventory(timeout: .milliseconds(perNodeTimeout))) } catch {
                 return .failure((error as? SeedError) ?? SeedError(.io, "node \(c.name): \(error)"))
             }
         }
-        nameDiscovered(&clients, nodes: nodes, inventories: inventories)
-        if !filter.nodes.isEmpty {
-            let keep = clients.indices.filter { filter.nodes.contains(clients[$0].name) }
-            for n in filter.nodes where !keep.contains(where: { clients[$0].name == n }) {
-                try? await http.shutdown()
-                throw SeedError(.invalidInput, "--node \(SeedError.quote(n)): no such node")
-            }
-            clients = keep.map { clients[$0] }
-            inventories = keep.map { inventories[$0] }
-            nodes = keep.map { nodes[$0] }
+        do {
+            try applyNodeFilter(filter, clients: &clients, inventories: &inventories, nodes: &nodes)
+        } catch {
+            try? await http.shutdown()
+            throw error
         }
-        for i in nodes.indices { nodes[i].name = clients[i].name }
 
         try? await http.shutdown()
 
@@ -190,26 +184,4 @@ public struct StatusCommand: AsyncParsableCommand {
         }
         if !inSync { throw ExitCode(1) }
     }
-}
-
-/// Maps with bounded concurrency, keeping order.
-func boundedMapCLI<T: Sendable, R: Sendable>(_ items: [T], concurrency: Int, _ body: @escaping @Sendable (T) async -> R) async -> [R] {
-    var out = [R?](repeating: nil, count: items.count)
-    await withTaskGroup(of: (Int, R).self) { group in
-        var next = 0
-        for _ in 0..<min(max(1, concurrency), items.count) {
-            let i = next
-            group.addTask { (i, await body(items[i])) }
-            next += 1
-        }
-        while let (i, r) = await group.next() {
-            out[i] = r
-            if next < items.count {
-                let j = next
-                group.addTask { (j, await body(items[j])) }
-                next += 1
-            }
-        }
-    }
-    return out.map { $0! }
 }

@@ -24,8 +24,8 @@ struct Planned {
 }
 
 /// The manifest's static nodes plus the agents its `discovery` name resolves to (a discovered
-/// agent whose URL is listed statically is not added twice), then `--node` applied. A
-/// discovered node is named by its address until its inventory names it.
+/// agent whose URL is listed statically is not added twice). A discovered node is named by
+/// its address until its inventory names it.
 func selectNodes(_ manifest: SeedManifest, filter: NodeFilter) throws -> [NodeEntry] {
     var nodes = manifest.nodes
     if let d = manifest.discovery {
@@ -37,20 +37,31 @@ func selectNodes(_ manifest: SeedManifest, filter: NodeFilter) throws -> [NodeEn
     guard !nodes.isEmpty else {
         throw SeedError(.invalidInput, "\(manifest.path): no nodes: list them under nodes: or give discovery:")
     }
-    if !filter.nodes.isEmpty {
+    // Static names are known now: an unknown --node fails before any network traffic.
+    if manifest.discovery == nil {
         let names = Set(nodes.map(\.name))
-        for n in filter.nodes where !names.contains(n) && manifest.discovery == nil {
+        for n in filter.nodes where !names.contains(n) {
             throw SeedError(.invalidInput, "--node \(SeedError.quote(n)) is not in \(manifest.path) (nodes: \(names.sorted().joined(separator: ", ")))")
         }
     }
     return nodes
 }
 
-/// Gives discovered agents the names their inventories report, and applies `--node` to them.
-func nameDiscovered(_ clients: inout [AgentClient], nodes: [NodeEntry], inventories: [Result<InventoryResponse, SeedError>]) {
+/// Gives discovered agents the names their inventories report, then keeps only the `--node`
+/// ones (an unknown name is invalid input).
+func applyNodeFilter(_ filter: NodeFilter, clients: inout [AgentClient], inventories: inout [Result<InventoryResponse, SeedError>], nodes: inout [NodeEntry]) throws {
     for i in clients.indices where nodes[i].name == nodes[i].url {
         if case .success(let inv) = inventories[i], !inv.node.isEmpty { clients[i].name = inv.node }
     }
+    for i in nodes.indices { nodes[i].name = clients[i].name }
+    guard !filter.nodes.isEmpty else { return }
+    let keep = clients.indices.filter { filter.nodes.contains(clients[$0].name) }
+    for n in filter.nodes where !keep.contains(where: { clients[$0].name == n }) {
+        throw SeedError(.invalidInput, "--node \(SeedError.quote(n)): no such node (nodes: \(clients.map(\.name).sorted().joined(separator: ", ")))")
+    }
+    clients = keep.map { clients[$0] }
+    inventories = keep.map { inventories[$0] }
+    nodes = keep.map { nodes[$0] }
 }
 
 /// Loads, checks, reads inventories, fetches, and plans.
@@ -63,16 +74,11 @@ func preparePlan(common: CommonOptions, filter: NodeFilter, logger: Logger, labe
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: RegistryClient.httpConfiguration())
     var clients = nodes.map { AgentClient(name: $0.name, url: $0.url, http: http, token: token, caFile: manifest.agents?.caFile) }
     var inventories = await Syncer.inventories(clients, concurrency: max(common.concurrency, 8))
-    nameDiscovered(&clients, nodes: nodes, inventories: inventories)
-    if !filter.nodes.isEmpty {
-        let keep = clients.indices.filter { filter.nodes.contains(clients[$0].name) }
-        for n in filter.nodes where !keep.contains(where: { clients[$0].name == n }) {
-            try? await http.shutdown()
-            throw SeedError(.invalidInput, "--node \(SeedError.quote(n)): no such node (nodes: \(clients.map(\.name).sorted().joined(separator: ", ")))")
-        }
-        clients = keep.map { clients[$0] }
-        inventories = keep.map { inventories[$0] }
-        nodes = keep.map { nodes[$0] }
+    do {
+        try applyNodeFilter(filter, clients: &clients, inventories: &inventories, nodes: &nodes)
+    } catch {
+        try? await http.shutdown()
+        throw error
     }
     for (i, inv) in inventories.enumerated() {
         if case .failure(let e) = inv { logger.warning("node unreachable", metadata: ["node": "\(clients[i].name)", "error": "\(e)"]) }
@@ -91,7 +97,7 @@ func preparePlan(common: CommonOptions, filter: NodeFilter, logger: Logger, labe
     let outcomes = await fetcher.fetch(manifest.images, platforms: platforms, concurrency: common.concurrency)
     var fetched: [Reference: Result<Descriptor, SeedError>] = [:]
     for o in outcomes { fetched[o.entry.ref] = o.result.map(\.root) }
-    let syncer = Syncer(cache: cache, logger: logger, progress: ProgressReporter(label: label, logger: logger))
+    let syncer = Syncer(cache: cache, logger: logger, progress: ProgressReporter(label: label, itemKey: "node", logger: logger))
     let plans = await syncer.plan(nodes: clients, labels: nodes.map(\.labels), inventories: inventories,
                                   entries: manifest.images, fetched: fetched, concurrency: max(common.concurrency, 8))
     let failures = outcomes.filter { if case .failure = $0.result { true } else { false } }
@@ -169,7 +175,7 @@ public struct SyncCommand: AsyncParsableCommand {
         let filter = self.filter
         let (results, http) = try await withDeadline(common.timeout) { () -> ([NodeResult], HTTPClient) in
             let p = try await preparePlan(common: common, filter: filter, logger: logger, label: "sync")
-            let syncer = Syncer(cache: p.cache, logger: logger, progress: ProgressReporter(label: "sync", logger: logger))
+            let syncer = Syncer(cache: p.cache, logger: logger, progress: ProgressReporter(label: "sync", itemKey: "node", logger: logger))
             return (await syncer.push(p.plans, concurrency: common.concurrency), p.http)
         }
         try? await http.shutdown()

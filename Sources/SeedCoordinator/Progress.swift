@@ -9,26 +9,30 @@ public final class ProgressReporter: Sendable {
     let terminal: Bool
     let state = NIOLockedValueBox(State())
     let label: String
+    let itemKey: String
 
     struct State {
         var bytes: Int64 = 0
         var active: [String: Int64] = [:]
         var done = 0
         var total = 0
+        var expectedBytes: Int64 = 0
         var started = ContinuousClock.now
         var ticker: Task<Void, Never>?
     }
 
-    /// A reporter for `label` (e.g. "fetch"); `terminal` defaults to whether stderr is a TTY.
-    public init(label: String, logger: Logger, terminal: Bool = isatty(2) == 1) {
+    /// A reporter for `label` (e.g. "fetch"), whose items are `itemKey`s (an image, a node);
+    /// `terminal` defaults to whether stderr is a TTY.
+    public init(label: String, itemKey: String = "image", logger: Logger, terminal: Bool = isatty(2) == 1) {
         self.label = label
+        self.itemKey = itemKey
         self.logger = logger
         self.terminal = terminal
     }
 
-    /// Starts a run of `total` items.
-    public func start(total: Int) {
-        state.withLockedValue { $0.total = total; $0.started = .now }
+    /// Starts a run of `total` items, moving `bytes` in all if known (then an ETA is shown).
+    public func start(total: Int, bytes: Int64 = 0) {
+        state.withLockedValue { $0.total = total; $0.expectedBytes = bytes; $0.started = .now }
         guard terminal else { return }
         let task = Task { [weak self] in
             while !Task.isCancelled {
@@ -42,7 +46,7 @@ public final class ProgressReporter: Sendable {
     /// An item started.
     public func begin(_ item: String) {
         state.withLockedValue { $0.active[item] = 0 }
-        if !terminal { logger.info("\(label) started", metadata: ["image": "\(item)"]) }
+        if !terminal { logger.info("\(label) started", metadata: [itemKey: "\(item)"]) }
     }
 
     /// Bytes moved for an item.
@@ -61,9 +65,9 @@ public final class ProgressReporter: Sendable {
         }
         if terminal { clearLine() }
         if let error {
-            logger.error("\(label) failed", metadata: ["image": "\(item)", "error": "\(error)"])
+            logger.error("\(label) failed", metadata: [itemKey: "\(item)", "error": "\(error)"])
         } else {
-            logger.info("\(label) done", metadata: ["image": "\(item)", "result": "\(summary)", "bytes": "\(bytes)"])
+            logger.info("\(label) done", metadata: [itemKey: "\(item)", "result": "\(summary)", "bytes": "\(bytes)"])
         }
     }
 
@@ -91,8 +95,13 @@ public final class ProgressReporter: Sendable {
             let d = ContinuousClock.now - s.started
             let secs = max(0.001, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
             let rate = Double(s.bytes) / secs
-            let names = s.active.keys.sorted().prefix(2).joined(separator: ", ")
-            return "\(label): \(s.done)/\(s.total) done, \(formatBytes(s.bytes)) at \(formatBytes(Int64(rate)))/s  \(names)"
+            let names = s.active.keys.sorted().prefix(3).map { "\($0) \(formatBytes(s.active[$0] ?? 0))" }.joined(separator: ", ")
+            var eta = ""
+            if s.expectedBytes > 0, rate > 0 {
+                let left = Double(max(0, s.expectedBytes - s.bytes)) / rate
+                eta = String(format: ", ETA %d:%02d", Int(left) / 60, Int(left) % 60)
+            }
+            return "\(label): \(s.done)/\(s.total) done, \(formatBytes(s.bytes)) at \(formatBytes(Int64(rate)))/s\(eta)  \(names)"
         }
         FileHandle.standardError.write(Data(("\r\u{1B}[K" + String(line.prefix(160))).utf8))
     }

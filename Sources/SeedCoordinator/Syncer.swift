@@ -149,7 +149,10 @@ public final class Syncer: Sendable {
 
     /// Pushes every plan; a failed node never stops the others.
     public func push(_ plans: [NodePlan], concurrency: Int, attempts: Int = 3) async -> [NodeResult] {
-        await boundedMap(plans, concurrency: concurrency) { p in await self.pushNode(p, attempts: attempts) }
+        let busy = plans.filter { $0.bytes > 0 }
+        progress.start(total: busy.count, bytes: busy.reduce(0) { $0 + $1.bytes })
+        defer { progress.finish() }
+        return await boundedMap(plans, concurrency: concurrency) { p in await self.pushNode(p, attempts: attempts) }
     }
 
     func pushNode(_ p: NodePlan, attempts: Int) async -> NodeResult {
@@ -208,7 +211,7 @@ public final class Syncer: Sendable {
 }
 
 /// Maps `items` with at most `concurrency` in flight, keeping order.
-func boundedMap<T: Sendable, R: Sendable>(_ items: [T], concurrency: Int, _ body: @escaping @Sendable (T) async -> R) async -> [R] {
+public func boundedMap<T: Sendable, R: Sendable>(_ items: [T], concurrency: Int, _ body: @escaping @Sendable (T) async -> R) async -> [R] {
     var out = [R?](repeating: nil, count: items.count)
     await withTaskGroup(of: (Int, R).self) { group in
         var next = 0

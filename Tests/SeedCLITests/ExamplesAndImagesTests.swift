@@ -83,3 +83,20 @@ struct ExamplesAndImagesTests {
         #expect(!r.stdout.contains("ERROR") && !r.stderr.contains("ERROR"), "\(r.stdout)\(r.stderr)")
     }
 }
+
+@Suite("The demonstration")
+struct DemoTests {
+    @Test("scripts/demo.sh runs end to end, shows every image present, and stops what it started")
+    func demo() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["SEED_BINARY"] = try seedBinary()
+        let r = try run([repoRoot + "/scripts/demo.sh"], environment: env, check: false)
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("status: in sync: 3/3 nodes reachable; 7 present"), "\(r.stdout)")
+        #expect(r.stdout.contains("status: drift"))
+        #expect(r.stdout.contains("sync: 3/3 nodes in sync; 0 images sent, 0 B"))
+        // Nothing left running: no agent of the demo's work directory.
+        let ps = try run(["ps", "-eo", "args"]).stdout
+        #expect(!ps.contains("seed-demo-"), "\(ps)")
+    }
+}
