@@ -19,6 +19,7 @@ public enum Agent {
     /// Runs the agent. `onListening` gets the bound port once the server accepts connections.
     public static func run(_ config: AgentConfiguration, version: String, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         try config.validate()
+        raiseOpenFileLimit()
         let platform = config.platform ?? NodePlatform.current()
         let store = try BlobStore(root: config.store, access: .exclusive)
         let runtime: any ImageRuntime
@@ -76,6 +77,15 @@ public enum Agent {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit: many concurrent uploads, each with
+/// files being written, and containerd pipes add up.
+func raiseOpenFileLimit() {
+    var lim = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0, lim.rlim_cur < lim.rlim_max else { return }
+    lim.rlim_cur = lim.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
+}
+
 /// Bearer-token check, in constant time. The token is never logged or echoed.
 struct Authenticator: Sendable {
     let token: [UInt8]?
@@ -87,7 +97,7 @@ struct Authenticator: Sendable {
         guard let token else { return true }
         guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
         let given = Array(header.utf8.dropFirst(7))
-        var diff = UInt8(truncatingIfNeeded: given.count ^ token.count)
+        var diff: UInt8 = given.count == token.count ? 0 : 1
         for i in 0..<token.count {
             diff |= token[i] ^ (i < given.count ? given[i] : 0)
         }

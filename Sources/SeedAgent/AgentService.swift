@@ -86,16 +86,11 @@ final class AgentService: Sendable {
             let body = LimitedBody(base: request.body, limit: config.maxBodyBytes, progress: progress)
             let options = ImageArchiveOptions(
                 limits: TarLimits(maxUncompressedBytes: config.maxUncompressedBytes, maxEntries: config.maxEntries, maxJSONBytes: config.maxJSONBytes),
-                platform: platform
+                platform: platform,
+                drainAfterFailure: DrainPolicy(bytes: 64 << 20, seconds: 10)
             )
-            let contents: ImageArchiveContents
-            do {
-                contents = try await withIdleTimeout(progress: progress) {
-                    try await ImageArchiveReader.read(body, into: store, options: options)
-                }
-            } catch let e as SeedError where e.code != .cancelled {
-                await body.drain(maxBytes: 64 << 20, seconds: 10)
-                throw e
+            let contents = try await withIdleTimeout(progress: progress) {
+                try await ImageArchiveReader.read(body, into: store, options: options)
             }
             for image in contents.images where image.names.isEmpty {
                 throw SeedError(.invalidInput, "the archive declares no name for image \(image.root.digest); an image is loaded only under the names its archive declares")
@@ -114,11 +109,17 @@ final class AgentService: Sendable {
     }
 
     func leave(collect: Bool) async {
-        if await gate.leave(wantCollect: collect) { await runtime.collectGarbage() }
+        if await gate.leave(wantCollect: collect) {
+            await runtime.collectGarbage()
+            await gate.collected()
+        }
     }
 
     func collectIfIdle() async {
-        if await gate.tryCollectNow() { await runtime.collectGarbage() }
+        if await gate.tryCollectNow() {
+            await runtime.collectGarbage()
+            await gate.collected()
+        }
     }
 
     /// Runs `body`, failing it if the upload makes no progress for `idleTimeout` seconds.
@@ -158,48 +159,32 @@ final class UploadProgress: Sendable {
     func finish() { state.withLockedValue { $0.done = true } }
 }
 
-/// A request body that counts its bytes and refuses to go past a limit. Its iterator is shared,
-/// so after a failed ingest the rest of the body can still be drained.
-final class LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, @unchecked Sendable where Base.Element == ByteBuffer {
-    // One consumer at a time: the tar reader's pump, then (after it has finished) `drain`.
+/// A request body that counts its bytes and refuses to go past a limit.
+struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer
+    let base: Base
     let limit: Int64
     let progress: UploadProgress
-    private var base: Base.AsyncIterator
-
-    init(base: Base, limit: Int64, progress: UploadProgress) {
-        self.base = base.makeAsyncIterator()
-        self.limit = limit
-        self.progress = progress
-    }
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        let body: LimitedBody
-        mutating func next() async throws -> ByteBuffer? { try await body.nextChunk() }
+        var base: Base.AsyncIterator
+        let limit: Int64
+        let progress: UploadProgress
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await base.next() else {
+                progress.finish()
+                return nil
+            }
+            progress.add(chunk.readableBytes)
+            if progress.bytes > limit {
+                throw SeedError(.tooLarge, "request body over the \(limit)-byte limit")
+            }
+            return chunk
+        }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
-
-    func nextChunk() async throws -> ByteBuffer? {
-        guard let chunk = try await base.next() else {
-            progress.finish()
-            return nil
-        }
-        progress.add(chunk.readableBytes)
-        if progress.bytes > limit {
-            throw SeedError(.tooLarge, "request body over the \(limit)-byte limit")
-        }
-        return chunk
-    }
-
-    /// Reads and discards what the client is still sending, up to `maxBytes` or `seconds`, so
-    /// the error answer reaches a client still uploading instead of a connection reset.
-    func drain(maxBytes: Int64, seconds: Double) async {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        var drained: Int64 = 0
-        while drained < maxBytes, ContinuousClock.now < deadline {
-            guard let chunk = try? await base.next() else { return }
-            drained += Int64(chunk.readableBytes)
-        }
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator(), limit: limit, progress: progress)
     }
 }

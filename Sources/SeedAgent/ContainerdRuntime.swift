@@ -47,9 +47,29 @@ actor ContainerdRuntime: ImageRuntime {
         self.logger = logger
     }
 
-    /// Runs ctr with the agent's address and namespace; throws with ctr's stderr on failure.
+    /// Runs ctr with the agent's address and namespace; throws with ctr's stderr on failure, or
+    /// when it takes longer than `timeout` seconds (default: 2 minutes; imports get 1 hour), so
+    /// a hung containerd cannot hold image names locked forever.
     @discardableResult
-    func run(_ args: [String], input: TarStream? = nil) async throws -> String {
+    func run(_ args: [String], input: TarStream? = nil, timeout: Double? = nil) async throws -> String {
+        let limit = timeout ?? (input == nil ? 120 : 3600)
+        let what = "ctr \(args.prefix(2).joined(separator: " "))"
+        return try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { try await self.runUnbounded(args, input: input) }
+            group.addTask {
+                try await Task.sleep(for: .seconds(limit))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let out = first else {
+                input?.cancel()
+                throw SeedError(.unavailable, "\(what) did not finish within \(Int(limit)) s (is containerd responding?)")
+            }
+            return out
+        }
+    }
+
+    func runUnbounded(_ args: [String], input: TarStream?) async throws -> String {
         let argv = ["--address=\(address)", "--namespace=\(namespace)"] + args
         let status: TerminationStatus
         let stdout: String

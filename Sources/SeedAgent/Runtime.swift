@@ -47,30 +47,51 @@ actor NameLocks {
     }
 }
 
-/// Counts ingests in flight, so content is only collected when none could be relying on it.
+/// Counts ingests in flight, so content is only collected when none could be relying on it,
+/// and keeps new ingests waiting while a collection runs (it could otherwise delete blobs an
+/// ingest has just committed but not yet loaded).
 actor ActivityGate {
     private var active = 0
+    private var collecting = false
     private var collectPending = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    func enter() { active += 1 }
+    /// Waits for a running collection, then counts an ingest in.
+    func enter() async {
+        while collecting {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        active += 1
+    }
 
-    /// Leaves; returns true if the caller should now collect garbage.
+    /// Counts an ingest out; returns true if the caller must now collect garbage (and then
+    /// call `collected()`).
     func leave(wantCollect: Bool) -> Bool {
         active -= 1
         if wantCollect { collectPending = true }
-        if active == 0 && collectPending {
-            collectPending = false
-            return true
-        }
-        return false
+        return startIfIdle()
     }
 
-    /// Whether garbage may be collected right now (no ingest in flight); otherwise it is
-    /// deferred to the last ingest's end.
+    /// Whether garbage may be collected right now; otherwise it is deferred to the last
+    /// ingest's end. On true, the caller collects and then calls `collected()`.
     func tryCollectNow() -> Bool {
-        if active == 0 { return true }
         collectPending = true
-        return false
+        return startIfIdle()
+    }
+
+    private func startIfIdle() -> Bool {
+        guard active == 0, collectPending, !collecting else { return false }
+        collectPending = false
+        collecting = true
+        return true
+    }
+
+    /// A collection finished: waiting ingests go on.
+    func collected() {
+        collecting = false
+        let w = waiters
+        waiters.removeAll()
+        for c in w { c.resume() }
     }
 }
 

@@ -38,11 +38,15 @@ public struct ImageArchiveOptions: Sendable {
     /// If set, index entries for other platforms (and attestations) may be left out of the
     /// archive; only the matching manifests must be complete. If nil, every entry must be.
     public var platform: Platform?
+    /// After a failure, how much of the rest of the input to read and discard (for an HTTP
+    /// upload whose sender is still sending); nil stops reading at once.
+    public var drainAfterFailure: DrainPolicy?
 
     /// Makes options.
-    public init(limits: TarLimits = TarLimits(), platform: Platform? = nil) {
+    public init(limits: TarLimits = TarLimits(), platform: Platform? = nil, drainAfterFailure: DrainPolicy? = nil) {
         self.limits = limits
         self.platform = platform
+        self.drainAfterFailure = drainAfterFailure
     }
 }
 
@@ -64,7 +68,7 @@ public enum ImageArchiveReader {
         let state = IngestState(store: store, limits: options.limits)
         let handoff = Handoff(state)
         do {
-            try await TarReader.read(input, limits: options.limits) { entry, data in
+            try await TarReader.read(input, limits: options.limits, drainAfterFailure: options.drainAfterFailure) { entry, data in
                 try handoff.value.accept(entry, data)
             }
             return try await ArchiveThread.run("seed-archive-commit") {

@@ -97,34 +97,75 @@ public enum TarReader {
     public static func read<Input: AsyncSequence & Sendable>(
         _ input: Input,
         limits: TarLimits = TarLimits(),
+        drainAfterFailure: DrainPolicy? = nil,
         visit: sending @escaping (TarEntry, TarEntryData) throws -> Void
     ) async throws where Input.Element == ByteBuffer {
         let channel = BoundedChannel<ByteBuffer>(capacity: 4)
         let handoff = Handoff(visit)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
+                var discarded: Int64 = 0
+                var deadline: ContinuousClock.Instant?
                 do {
                     for try await chunk in input where chunk.readableBytes > 0 {
-                        try await channel.send(chunk)
+                        if let d = deadline {
+                            // The read failed: swallow what the peer is still sending, within
+                            // the budget, so its answer reaches it instead of a reset.
+                            discarded += Int64(chunk.readableBytes)
+                            if discarded > (drainAfterFailure?.bytes ?? 0) || ContinuousClock.now > d { break }
+                            continue
+                        }
+                        do {
+                            try await channel.send(chunk)
+                        } catch {
+                            guard let drain = drainAfterFailure, !Task.isCancelled else { throw error }
+                            deadline = .now + .milliseconds(Int(drain.seconds * 1000))
+                        }
                     }
                     channel.finish()
                 } catch {
                     channel.finish(throwing: error)
                 }
             }
-            // On failure the closed channel stops the pump at its next send, leaving the input
-            // iterator in a usable state (a caller may still drain what the peer is sending);
-            // the input is only cancelled if the whole read is.
-            try await withTaskCancellationHandler {
-                try await ArchiveThread.run("seed-tar-reader") {
-                    defer { channel.close() }
-                    let reader = try TarStreamReader(input: channel, limits: limits)
-                    try reader.run(handoff.value)
+            let outcome: Result<Void, any Error>
+            do {
+                try await withTaskCancellationHandler {
+                    try await ArchiveThread.run("seed-tar-reader") {
+                        defer { channel.close() }
+                        let reader = try TarStreamReader(input: channel, limits: limits)
+                        try reader.run(handoff.value)
+                    }
+                } onCancel: {
+                    channel.close()
                 }
-            } onCancel: {
-                channel.close()
+                outcome = .success(())
+            } catch {
+                outcome = .failure(error)
             }
+            if case .failure = outcome, let drain = drainAfterFailure {
+                // Give the pump its drain budget (it ends at the input's end or the budget),
+                // then stop it.
+                group.addTask { try await Task.sleep(for: .milliseconds(Int(drain.seconds * 1000))) }
+                _ = try? await group.next()
+                group.cancelAll()
+            }
+            try outcome.get()
         }
+    }
+}
+
+/// How much of a failed upload to read and discard before answering, so the answer reaches a
+/// client that is still sending (closing on unread data resets the connection).
+public struct DrainPolicy: Sendable {
+    /// Most bytes discarded.
+    public var bytes: Int64
+    /// Most seconds spent.
+    public var seconds: Double
+
+    /// Makes a policy.
+    public init(bytes: Int64, seconds: Double) {
+        self.bytes = bytes
+        self.seconds = seconds
     }
 }
 
@@ -403,6 +444,9 @@ final class TarStreamReader {
         // Raw bytes the decompressor left (data after a compressed stream).
         let rawConsumed = archive_filter_bytes(outer.a, -1)
         var pos = rawConsumed
+        if let first = rawRecent.first, pos < first.offset {
+            throw SeedError(.malformedArchive, "data after the end of the compressed stream could not be inspected")
+        }
         for (offset, buffer) in rawRecent {
             let end = offset + Int64(buffer.readableBytes)
             guard pos < end else { continue }

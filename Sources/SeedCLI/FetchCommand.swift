@@ -58,25 +58,20 @@ public struct FetchCommand: AsyncParsableCommand {
         if !platforms.isEmpty { platformFilter = try platforms.map(Platform.init) }
         let cache = try Cache(root: common.cache ?? Cache.defaultRoot())
 
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: RegistryClient.httpConfiguration())
         var options: [String: RegistryOptions] = [:]
         for (host, r) in manifest.registries { options[host] = RegistryOptions(insecure: r.insecure, caFile: r.caFile) }
-        let client = RegistryClient(http: http, credentials: credentials, options: options, logger: logger)
-        let progress = ProgressReporter(label: "fetch", logger: logger)
-        let fetcher = Fetcher(cache: cache, registry: client, http: http, logger: logger, progress: progress)
         let start = ContinuousClock.now
-        let outcomes: [FetchOutcome]
         let wanted = platformFilter
         let concurrency = common.concurrency
-        do {
-            outcomes = try await withDeadline(common.timeout) {
+        let timeout = common.timeout
+        let outcomes = try await withHTTPClient { http in
+            let client = RegistryClient(http: http, credentials: credentials, options: options, logger: logger)
+            let progress = ProgressReporter(label: "fetch", logger: logger)
+            let fetcher = Fetcher(cache: cache, registry: client, http: http, logger: logger, progress: progress)
+            return try await withDeadline(timeout) {
                 await fetcher.fetch(manifest.images, platforms: wanted, concurrency: concurrency)
             }
-        } catch {
-            try? await http.shutdown()
-            throw error
         }
-        try await http.shutdown()
         let elapsed = ContinuousClock.now - start
         let ok = outcomes.allSatisfy { if case .success = $0.result { true } else { false } }
         report(outcomes, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)

@@ -73,8 +73,12 @@ public struct StatusCommand: AsyncParsableCommand {
             if let d = e.ref.digest { return .success(d) }
             let rec = records[e.ref.description]
             if case .registry = e.source, !offline {
-                do { return .success(try await registry.headDigest(e.ref)) } catch {
-                    if let rec { return .success(rec.descriptor.digest) }
+                do { return .success(try await registry.headDigest(e.ref)) } catch let err as SeedError where err.code == .unavailable && rec != nil {
+                    // Only an unreachable registry falls back to the cache (and the log says so);
+                    // a refusal or a deleted tag is reported.
+                    logger.warning("registry unreachable, using cached digest", metadata: ["image": "\(e.ref)"])
+                    return .success(rec!.descriptor.digest)
+                } catch {
                     return .failure((error as? SeedError) ?? SeedError(.io, "\(e.ref): \(error)"))
                 }
             }

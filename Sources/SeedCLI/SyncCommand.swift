@@ -18,7 +18,6 @@ struct NodeFilter: ParsableArguments {
 struct Planned {
     let manifest: SeedManifest
     let cache: Cache
-    let http: HTTPClient
     let plans: [NodePlan]
     let fetchFailures: [FetchOutcome]
 }
@@ -65,21 +64,15 @@ func applyNodeFilter(_ filter: NodeFilter, clients: inout [AgentClient], invento
 }
 
 /// Loads, checks, reads inventories, fetches, and plans.
-func preparePlan(common: CommonOptions, filter: NodeFilter, logger: Logger, label: String) async throws -> Planned {
+func preparePlan(common: CommonOptions, filter: NodeFilter, http: HTTPClient, logger: Logger, label: String) async throws -> Planned {
     let manifest = try SeedManifest.load(path: common.file)
     let credentials = try loadCredentials(manifest)
     var nodes = try selectNodes(manifest, filter: filter)
     let token = try manifest.agents?.tokenFile.map(Wire.readToken)
     let cache = try Cache(root: common.cache ?? Cache.defaultRoot())
-    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: RegistryClient.httpConfiguration())
     var clients = nodes.map { AgentClient(name: $0.name, url: $0.url, http: http, token: token, caFile: manifest.agents?.caFile) }
     var inventories = await Syncer.inventories(clients, concurrency: max(common.concurrency, 8))
-    do {
-        try applyNodeFilter(filter, clients: &clients, inventories: &inventories, nodes: &nodes)
-    } catch {
-        try? await http.shutdown()
-        throw error
-    }
+    try applyNodeFilter(filter, clients: &clients, inventories: &inventories, nodes: &nodes)
     for (i, inv) in inventories.enumerated() {
         if case .failure(let e) = inv { logger.warning("node unreachable", metadata: ["node": "\(clients[i].name)", "error": "\(e)"]) }
     }
@@ -101,7 +94,7 @@ func preparePlan(common: CommonOptions, filter: NodeFilter, logger: Logger, labe
     let plans = await syncer.plan(nodes: clients, labels: nodes.map(\.labels), inventories: inventories,
                                   entries: manifest.images, fetched: fetched, concurrency: max(common.concurrency, 8))
     let failures = outcomes.filter { if case .failure = $0.result { true } else { false } }
-    return Planned(manifest: manifest, cache: cache, http: http, plans: plans, fetchFailures: failures)
+    return Planned(manifest: manifest, cache: cache, plans: plans, fetchFailures: failures)
 }
 
 func json(_ value: Any) -> String {
@@ -124,8 +117,13 @@ public struct PlanCommand: AsyncParsableCommand {
 
     public func run() async throws {
         let logger = try makeLogger(label: "seed.plan", level: common.logLevel)
-        let p = try await preparePlan(common: common, filter: filter, logger: logger, label: "plan")
-        try? await p.http.shutdown()
+        let common = self.common
+        let filter = self.filter
+        let p = try await withHTTPClient { http in
+            try await withDeadline(common.timeout) {
+                try await preparePlan(common: common, filter: filter, http: http, logger: logger, label: "plan")
+            }
+        }
         if common.output == "json" {
             let nodes: [[String: Any]] = p.plans.map { n in
                 ["name": n.client.name, "url": n.client.url, "reachable": n.error == nil, "error": errorJSON(n.error),
@@ -173,12 +171,13 @@ public struct SyncCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         let common = self.common
         let filter = self.filter
-        let (results, http) = try await withDeadline(common.timeout) { () -> ([NodeResult], HTTPClient) in
-            let p = try await preparePlan(common: common, filter: filter, logger: logger, label: "sync")
-            let syncer = Syncer(cache: p.cache, logger: logger, progress: ProgressReporter(label: "sync", itemKey: "node", logger: logger))
-            return (await syncer.push(p.plans, concurrency: common.concurrency), p.http)
+        let results = try await withHTTPClient { http in
+            try await withDeadline(common.timeout) { () -> [NodeResult] in
+                let p = try await preparePlan(common: common, filter: filter, http: http, logger: logger, label: "sync")
+                let syncer = Syncer(cache: p.cache, logger: logger, progress: ProgressReporter(label: "sync", itemKey: "node", logger: logger))
+                return await syncer.push(p.plans, concurrency: common.concurrency)
+            }
         }
-        try? await http.shutdown()
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let ok = results.allSatisfy(\.ok)
@@ -214,6 +213,19 @@ public struct SyncCommand: AsyncParsableCommand {
             print(summary)
         }
         if !ok { throw ExitCode(1) }
+    }
+}
+
+/// Runs `body` with one HTTPClient for the process, shut down on every path.
+func withHTTPClient<T: Sendable>(_ body: (HTTPClient) async throws -> T) async throws -> T {
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: RegistryClient.httpConfiguration())
+    do {
+        let r = try await body(http)
+        try? await http.shutdown()
+        return r
+    } catch {
+        try? await http.shutdown()
+        throw error
     }
 }
 

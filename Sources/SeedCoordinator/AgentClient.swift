@@ -54,7 +54,8 @@ public struct AgentClient: Sendable {
             case 422: .digestMismatch
             case 507: .noSpace
             case 400: .invalidInput
-            default: .io
+            case 503: .unavailable
+            default: response.status.code >= 500 ? .unavailable : .io
             }
             var err = SeedError(code, "node \(name): \(what): \(msg)")
             err.digests = e?.error.missing ?? []
@@ -70,8 +71,11 @@ public struct AgentClient: Sendable {
     func execute(_ r: HTTPClientRequest, timeout: TimeAmount, what: String) async throws -> HTTPClientResponse {
         do {
             return try await http.execute(r, timeout: timeout)
+        } catch let e as SeedError {
+            // From our own request body (the archive writer): not the node's fault.
+            throw e
         } catch {
-            throw SeedError(.io, "node \(name) (\(url)) unreachable: \(what)", cause: error)
+            throw SeedError(.unavailable, "node \(name) (\(url)) unreachable: \(what)", cause: error)
         }
     }
 

@@ -114,23 +114,26 @@ public final class Fetcher: Sendable {
     func fetchRegistry(_ ref: Reference, platforms: [Platform]?) async throws -> FetchedImage {
         let name = ref.description
         var note: String?
-        var root: Descriptor
+        let root: Descriptor
         if let d = ref.digest, let size = cache.store.size(of: d),
            let rec = cache.record(for: ref, source: "registry"), rec.descriptor.digest == d, rec.descriptor.size == size {
             // Pinned by digest and already here: no need to ask the registry.
             root = rec.descriptor
         } else {
+            let resolved: (descriptor: Descriptor, bytes: [UInt8])
             do {
-                let (desc, bytes) = try await registry.resolve(ref)
-                if !cache.store.contains(desc.digest) { try cache.store.put(bytes, expected: desc.digest) }
-                root = desc
-            } catch let err as SeedError where err.code == .io && ref.digest == nil {
+                resolved = try await registry.resolve(ref)
+            } catch let err as SeedError where err.code == .unavailable && ref.digest == nil {
                 // The registry cannot be reached: go on with what the cache last resolved.
                 guard let rec = cache.record(for: ref, source: "registry"), cache.store.contains(rec.descriptor.digest) else { throw err }
-                root = rec.descriptor
                 note = "registry unreachable; using the digest cached at \(rec.resolvedAt)"
-                logger.warning("registry unreachable, using cached digest", metadata: ["image": "\(name)", "digest": "\(root.digest)", "resolvedAt": "\(rec.resolvedAt)"])
+                logger.warning("registry unreachable, using cached digest", metadata: ["image": "\(name)", "digest": "\(rec.descriptor.digest)", "resolvedAt": "\(rec.resolvedAt)"])
+                resolved = (rec.descriptor, [])
             }
+            if note == nil && !cache.store.contains(resolved.descriptor.digest) {
+                try cache.store.put(resolved.bytes, expected: resolved.descriptor.digest)
+            }
+            root = resolved.descriptor
         }
         var downloaded: Int64 = 0
         var total: Int64 = root.size
@@ -263,14 +266,13 @@ public final class Fetcher: Sendable {
             do {
                 response = try await http.execute(request, timeout: .seconds(60))
             } catch {
-                throw SeedError(.io, "\(what): cannot download \(Redact.url(current))", detail: Redact.error(error))
+                throw SeedError(.unavailable, "\(what): cannot download \(Redact.url(current))", detail: Redact.error(error))
             }
             switch response.status.code {
             case 200: return response.body
             case 301, 302, 303, 307, 308:
                 _ = try? await response.body.collect(upTo: 1 << 20)
-                guard let loc = response.headers.first(name: "Location"), let base = URL(string: current),
-                      let next = URL(string: loc, relativeTo: base)?.absoluteURL.absoluteString else {
+                guard let loc = response.headers.first(name: "Location"), let next = RegistryClient.resolveLocation(loc, against: current) else {
                     throw SeedError(.io, "\(what): bad redirect from \(Redact.url(current))")
                 }
                 if current.hasPrefix("https://") && next.hasPrefix("http://") {

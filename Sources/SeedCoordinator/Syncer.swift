@@ -114,15 +114,17 @@ public final class Syncer: Sendable {
                 let nodeLabels = inv.labels.merging(labels[i]) { _, manifest in manifest }
                 let platform = try? Platform(inv.platform)
                 var plans: [ImagePlan] = []
+                var counted = Set<Digest>()
                 for e in entries where e.selects(labels: nodeLabels) {
-                    plans.append(await self.planImage(e, node: node, inventory: inv, platform: platform, fetched: fetched[e.ref]))
+                    plans.append(await self.planImage(e, node: node, inventory: inv, platform: platform, fetched: fetched[e.ref], counted: &counted))
                 }
                 return NodePlan(client: node, platform: platform, error: nil, images: plans)
             }
         }
     }
 
-    func planImage(_ e: ImageEntry, node: AgentClient, inventory: InventoryResponse, platform: Platform?, fetched: Result<Descriptor, SeedError>?) async -> ImagePlan {
+    /// `counted`: blobs already attributed to an earlier image of this node (a blob streams once).
+    func planImage(_ e: ImageEntry, node: AgentClient, inventory: InventoryResponse, platform: Platform?, fetched: Result<Descriptor, SeedError>?, counted: inout Set<Digest>) async -> ImagePlan {
         guard let fetched else {
             return ImagePlan(ref: e.ref, digest: nil, action: .failed, bytes: 0, error: SeedError(.internal, "\(e.ref) was not fetched"))
         }
@@ -139,7 +141,10 @@ public final class Syncer: Sendable {
             let parts = try OCIArchiveWriter.planParts([.init(names: [e.ref], root: root)], store: cache.store, platform: platform)
             let missing = Set(try await node.missing(parts.layers.map(\.digest)))
             let omit = Set(parts.layers.map(\.digest)).subtracting(missing)
-            let bytes = parts.json.reduce(Int64(0)) { $0 + $1.size } + parts.layers.filter { missing.contains($0.digest) }.reduce(Int64(0)) { $0 + $1.size }
+            var bytes: Int64 = 0
+            for d in parts.json + parts.layers.filter({ missing.contains($0.digest) }) where counted.insert(d.digest).inserted {
+                bytes += d.size
+            }
             return ImagePlan(ref: e.ref, digest: root.digest, action: have == nil ? .send : .replace, bytes: bytes, root: root, omit: omit)
         } catch {
             let se = (error as? SeedError) ?? SeedError(.internal, "\(error)")
@@ -189,7 +194,13 @@ public final class Syncer: Sendable {
             } catch {
                 let se = (error as? SeedError) ?? SeedError(.io, "node \(p.client.name): \(error)")
                 lastError = se
-                let temporary = se.code == .io || se.code == .cancelled
+                // Layers the node said it had but no longer has (collected meanwhile): send them.
+                if se.code == .missingBlobs, !se.digests.isEmpty, !omit.isDisjoint(with: se.digests), attempt < attempts {
+                    omit.subtract(se.digests)
+                    logger.info("node lacks layers it reported; resending them", metadata: ["node": "\(p.client.name)"])
+                    continue
+                }
+                let temporary = se.code == .unavailable
                 if temporary && attempt < attempts {
                     logger.info("retrying node", metadata: ["node": "\(p.client.name)", "attempt": "\(attempt + 1)", "error": "\(se)"])
                     try? await Task.sleep(for: .seconds(Double(attempt)))

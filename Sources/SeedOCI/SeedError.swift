@@ -30,6 +30,8 @@ public struct SeedError: Error, Sendable, CustomStringConvertible, Equatable {
         case noSpace = "no_space"
         /// Another process holds the store's lock.
         case locked = "locked"
+        /// A peer (registry, agent) that cannot be reached, or keeps failing temporarily.
+        case unavailable = "unavailable"
         /// The operation was cancelled (shutdown, client gone, timeout).
         case cancelled = "cancelled"
         /// An I/O failure that is not one of the above.
@@ -77,6 +79,7 @@ public struct SeedError: Error, Sendable, CustomStringConvertible, Equatable {
         case .digestMismatch, .sizeMismatch: 422
         case .noSpace: 507
         case .cancelled: 408
+        case .unavailable: 503
         case .io, .internal: 500
         }
     }

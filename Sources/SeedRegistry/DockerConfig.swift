@@ -72,6 +72,25 @@ public struct DockerConfig: CredentialStore {
         credHelpers = helpers
         credsStore = file.credsStore.flatMap { $0.isEmpty ? nil : $0 }
         self.source = source
+        // Everything that can be wrong with the file is found now, before anything is fetched
+        // or sent (invalid input, exit code 2), not halfway through a run.
+        for (key, entry) in auths { _ = try decode(entry, key: key) }
+        for helper in Array(credHelpers.values) + (credsStore.map { [$0] } ?? []) {
+            try Self.checkHelper(helper, source: source)
+        }
+    }
+
+    /// A helper name must be a plain word and `docker-credential-NAME` must be on PATH.
+    @discardableResult
+    static func checkHelper(_ name: String, source: String) throws -> String {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+            throw SeedError(.invalidInput, "\(source): invalid credential helper name \(SeedError.quote(name))")
+        }
+        let exe = "docker-credential-" + name
+        guard let path = findExecutable(exe) else {
+            throw SeedError(.invalidInput, "\(source) names the credential helper \(name), but \(exe) is not on PATH")
+        }
+        return path
     }
 
     /// `https://host/v1/` → `host`; `host/repo/` → `host/repo`; Docker Hub aliases → `docker.io`.
@@ -127,13 +146,8 @@ public struct DockerConfig: CredentialStore {
 
     /// Runs `docker-credential-NAME get` with the server on stdin. "credentials not found" is nil.
     static func fromHelper(_ name: String, server: String, source: String) throws -> Credentials? {
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
-            throw SeedError(.invalidInput, "\(source): invalid credential helper name \(SeedError.quote(name))")
-        }
         let exe = "docker-credential-" + name
-        guard let path = findExecutable(exe) else {
-            throw SeedError(.invalidInput, "\(source) names the credential helper \(name), but \(exe) is not on PATH")
-        }
+        let path = try checkHelper(name, source: source)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = ["get"]

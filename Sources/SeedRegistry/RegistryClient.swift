@@ -204,7 +204,7 @@ public final class RegistryClient: Sendable {
                     attempt += 1
                     continue
                 }
-                throw SeedError(.io, "\(what): cannot reach \(registry)", detail: Redact.error(error))
+                throw SeedError(.unavailable, "\(what): cannot reach \(registry)", detail: Redact.error(error))
             }
             let status = Int(response.status.code)
             switch status {
@@ -237,7 +237,7 @@ public final class RegistryClient: Sendable {
                     var delay = retry.baseDelay * pow(2, Double(attempt - 1))
                     if let retryAfter {
                         guard retryAfter <= retry.maxRetryAfter else {
-                            throw SeedError(.io, "\(what): \(registry) asks to retry after \(Int(retryAfter)) s, longer than the \(Int(retry.maxRetryAfter)) s seed waits")
+                            throw SeedError(.unavailable, "\(what): \(registry) asks to retry after \(String(format: "%.0f", retryAfter)) s, longer than the \(String(format: "%.0f", retry.maxRetryAfter)) s seed waits")
                         }
                         delay = max(retryAfter, 0)
                     }
@@ -246,7 +246,7 @@ public final class RegistryClient: Sendable {
                     attempt += 1
                     continue
                 }
-                throw SeedError(.io, "\(what): \(registry) answered \(status) \(Self.registryError(body)) after \(attempt) attempts")
+                throw SeedError(.unavailable, "\(what): \(registry) answered \(status) \(Self.registryError(body)) after \(attempt) attempts")
             default:
                 let body = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
                 let detail = Self.registryError(body)
@@ -329,7 +329,9 @@ public final class RegistryClient: Sendable {
         }
     }
 
-    static func resolveLocation(_ location: String, against url: String) -> String? {
+    /// Resolves a redirect's `Location` against the request URL; nil unless the result is an
+    /// http or https URL.
+    public static func resolveLocation(_ location: String, against url: String) -> String? {
         guard let base = URL(string: url), let next = URL(string: location, relativeTo: base)?.absoluteURL,
               let scheme = next.scheme?.lowercased(), scheme == "https" || scheme == "http" else { return nil }
         return next.absoluteString
@@ -338,7 +340,7 @@ public final class RegistryClient: Sendable {
     /// `Retry-After` as seconds: an integer, or an HTTP date.
     static func parseRetryAfter(_ value: String) -> Double? {
         let v = value.trimmingCharacters(in: .whitespaces)
-        if let s = Double(v) { return s }
+        if !v.isEmpty, v.allSatisfy(\.isASCII), v.allSatisfy(\.isNumber), let s = Double(v), s.isFinite { return s }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")

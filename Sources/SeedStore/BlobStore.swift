@@ -227,7 +227,7 @@ final class Staged: StagedContent {
 
     func finish() throws -> Digest {
         if let digest { return digest }
-        guard fd >= 0 else { throw SeedError(.io, "finish of discarded content") }
+        guard fd >= 0, !done else { throw SeedError(.io, "finish of discarded content") }
         if let writer {
             self.writer = nil
             if let e = writer.finish() { throw writeError(e) }
@@ -239,18 +239,25 @@ final class Staged: StagedContent {
         }
         let d = Digest(hasher.finalize())
         digest = d
+        // Finished content keeps no descriptor open: an archive may stage thousands of blobs
+        // before the first is committed.
+        close(fd)
+        fd = -1
         return d
     }
 
     func readAll(limit: Int) throws -> [UInt8] {
-        guard digest != nil, fd >= 0 else { throw SeedError(.internal, "readAll before finish") }
+        guard digest != nil, !done else { throw SeedError(.internal, "readAll before finish") }
         guard size <= Int64(limit) else {
             throw SeedError(.tooLarge, "content is \(size) bytes, over the \(limit)-byte limit for JSON documents")
         }
+        let rfd = Glibc.open(tmpPath, O_RDONLY | O_CLOEXEC)
+        guard rfd >= 0 else { throw SeedError(.io, "cannot read back \(tmpPath): \(Errno.text(errno))") }
+        defer { Glibc.close(rfd) }
         var out = [UInt8](repeating: 0, count: Int(size))
         var filled = 0
         while filled < out.count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
+            let n = out.withUnsafeMutableBytes { pread(rfd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw SeedError(.io, "cannot read back \(tmpPath): \(Errno.text(errno))") }
             filled += n
@@ -261,7 +268,7 @@ final class Staged: StagedContent {
     func commit() throws {
         guard let digest else { throw SeedError(.internal, "commit before finish") }
         guard !done else { return }
-        fchmod(fd, 0o444)
+        chmod(tmpPath, 0o444)
         let final = store.path(of: digest)
         if rename(tmpPath, final) != 0 {
             let e = errno
@@ -269,8 +276,6 @@ final class Staged: StagedContent {
             throw SeedError(e == ENOSPC ? .noSpace : .io, "cannot commit \(digest) into \(store.blobsDir): \(Errno.text(e))")
         }
         store.fsyncDirectory(store.blobsDir)
-        close(fd)
-        fd = -1
         done = true
     }
 

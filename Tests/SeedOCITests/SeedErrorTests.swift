@@ -83,6 +83,8 @@ struct SeedErrorTests {
         (.cancelled, 408, 1),
         // Missing or wrong bearer token.
         (.unauthorized, 401, 1),
+        // A peer that cannot be reached.
+        (.unavailable, 503, 1),
         // Generic I/O.
         (.io, 500, 1),
         // A library failure.
@@ -97,7 +99,7 @@ struct SeedErrorTests {
     @Test("the mapping table covers every code")
     func everyCodeCovered() {
         // If a code is added, the table above must grow with it.
-        #expect(SeedError.Code.allCases.count == 16)
+        #expect(SeedError.Code.allCases.count == 17)
     }
 
     @Test("codes have stable snake_case names", arguments: [

@@ -63,9 +63,9 @@ struct DockerConfigTests {
 
     @Test("a bad auth entry names the registry and the file, never the secret")
     func badAuth() throws {
-        let c = try Self.config(#"{"auths": {"r.example.com": {"auth": "bm90LWEtcGFpcg=="}}}"#)
+        // Found when the file is read (exit 2 before anything is fetched), not at first use.
         do {
-            _ = try c.credentials(registry: "r.example.com", repository: "x")
+            _ = try Self.config(#"{"auths": {"r.example.com": {"auth": "bm90LWEtcGFpcg=="}}}"#)
             Issue.record("accepted")
         } catch let e as SeedError {
             #expect(e.message.contains("r.example.com"))
@@ -102,8 +102,8 @@ struct DockerConfigTests {
         #expect(try c.credentials(registry: "stored.example.com", repository: "x") == .identityToken(username: "", token: "idtok"))
         // The store does not know it: fall back to auths.
         #expect(try c.credentials(registry: "plain.example.com", repository: "x") == .basic(username: "dave", password: "pw4"))
-        let missing = try Self.config(#"{"credHelpers": {"h.example.com": "nosuchhelper"}}"#)
-        #expect(throws: SeedError.self) { try missing.credentials(registry: "h.example.com", repository: "x") }
+        #expect(throws: SeedError.self) { try Self.config(#"{"credHelpers": {"h.example.com": "nosuchhelper"}}"#) }
+        #expect(throws: SeedError.self) { try Self.config(#"{"credsStore": "bad name"}"#) }
     }
 
     @Test("Retry-After in seconds or as an HTTP date")
