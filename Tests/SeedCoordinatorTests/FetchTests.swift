@@ -278,6 +278,52 @@ struct FetchTests {
         #expect((got?["note"] as? String)?.contains("unreachable") == true)
     }
 
+    @Test("a fetch killed mid-download leaves a cache the next run reuses: verified blobs are not downloaded again")
+    func killedRunResumes() throws {
+        let w = try World("htpasswd")
+        _ = try ImageFactory.make(layout: w.layout, tag: "big", layers: [
+            .init(files: 1, fileSize: 1 << 20, gzip: false, random: true),
+            .init(files: 1, fileSize: 1 << 20, gzip: false, random: true),
+            .init(files: 1, fileSize: 1 << 20, gzip: false, random: true),
+        ], salt: "big")
+        try w.registry.push(layout: w.layout, tag: "big", to: "team/big", reference: "1")
+        let proxy = try FaultProxy(upstreamPort: w.registry.port)
+        defer { proxy.stop() }
+        try proxy.set(mode: "slow:2000000")
+        try w.write(w.configJSON(host: proxy.host), to: "config.json")
+        let big = "\(proxy.host)/team/big:1"
+        let m = try w.manifest(images: ["ref: \(big)"], host: proxy.host)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try seedBinary())
+        p.arguments = ["fetch", "-f", m, "--cache", w.tmp.sub("cache"), "--concurrency", "1"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Kill it once the first layer (over 1 MiB) is committed and another is on its way.
+        let deadline = Date().addingTimeInterval(30)
+        var committed: [String] = []
+        while Date() < deadline {
+            committed = listFiles(w.tmp.sub("cache/blobs/sha256")).filter {
+                ((try? FileManager.default.attributesOfItem(atPath: w.tmp.sub("cache/blobs/sha256/\($0)"))[.size] as? NSNumber)?.intValue ?? 0) > 1 << 20
+            }
+            if !committed.isEmpty && !listFiles(w.tmp.sub("cache/tmp")).isEmpty { break }
+            usleep(20_000)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(committed.count >= 1 && committed.count < 3, "\(committed)")
+        try proxy.set(mode: "pass")
+        let (status, json, out) = try w.fetch(m)
+        #expect(status == 0, "\(out)")
+        let got = Self.images(json)[big]
+        let downloaded = got?["downloaded"] as? Int ?? -1
+        let total = got?["bytes"] as? Int ?? -1
+        // The committed layers were reused: at least one layer's worth less was downloaded.
+        #expect(downloaded > 0 && downloaded <= total - (1 << 20), "downloaded \(downloaded) of \(total)")
+        #expect(listFiles(w.tmp.sub("cache/tmp")).isEmpty)
+        _ = try Self.verifiedCache(w.tmp.sub("cache"))
+    }
+
     @Test("invalid input: a malformed manifest or an unreadable credentials file exits 2 and fetches nothing")
     func invalidInput() throws {
         let tmp = try TempDir(); defer { tmp.remove() }

@@ -8,6 +8,7 @@ Listens on 127.0.0.1 (a free port, written to STATE_DIR/port) and forwards every
   pass            forward everything
   500:N           answer the first N requests with 500, then forward
   429:SECS        answer the first request with 429 and Retry-After: SECS, then forward
+  slow:BPS        forward, sending response bodies at about BPS bytes per second
   redirect        answer blob GETs with 307 to http://localhost:<port2>/..., a second listener
                   that records the headers it gets in STATE_DIR/redirected and serves the blob
                   by fetching it from upstream with the Authorization header in STATE_DIR/upstream-auth
@@ -45,7 +46,17 @@ def forward(handler, path, headers, method):
         handler.send_header(k, v)
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
-    if method != "HEAD":
+    if method == "HEAD":
+        return
+    m = mode()
+    if m.startswith("slow:"):
+        import time
+        rate = int(m[5:])
+        step = max(1, rate // 20)
+        for i in range(0, len(body), step):
+            handler.wfile.write(body[i:i + step]); handler.wfile.flush()
+            time.sleep(step / rate)
+    else:
         handler.wfile.write(body)
 
 class Proxy(http.server.BaseHTTPRequestHandler):
