@@ -108,20 +108,8 @@ struct AgentContainerdTests {
     @Test("SIGKILL mid-upload: nothing in containerd, the same push then succeeds")
     func killMidStream() throws {
         let f = try Fixture(); defer { f.stop() }
-        _ = try ImageFactory.make(layout: f.base.layout, tag: "big", layers: [.init(files: 4, fileSize: 1 << 20, gzip: false, random: true)], salt: "big")
-        let big = f.tmp.sub("big.tar")
-        try skopeo(["copy", "-q", "oci:\(f.base.layout):big", "docker-archive:\(big):example.com/test/big:1"])
         var agent = try f.agent()
-        let upload = Process()
-        upload.executableURL = URL(fileURLWithPath: try tool("curl"))
-        upload.arguments = ["-sS", "--limit-rate", "500K", "-T", big, "-H", "Authorization: Bearer \(Self.token)", agent.url + "/v1/images"]
-        upload.standardOutput = FileHandle.nullDevice
-        upload.standardError = FileHandle.nullDevice
-        try upload.run()
-        let deadline = Date().addingTimeInterval(20)
-        while listFiles(f.tmp.sub("store/tmp")).isEmpty && Date() < deadline { usleep(50_000) }
-        agent.killHard()
-        upload.waitUntilExit()
+        let big = try AgentOCILayoutTests.killDuringUpload(f.base, agent: agent)
         #expect(try f.containerd.images().isEmpty)
         agent = try f.agent()
         defer { agent.stop() }

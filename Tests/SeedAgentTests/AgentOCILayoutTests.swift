@@ -43,6 +43,27 @@ struct AgentOCILayoutTests {
         try Curl.request(auth + ["-T", file, "-H", "Content-Type: application/x-tar", agent.url + "/v1/images"])
     }
 
+    /// Makes a 4 MiB image as a docker-archive (example.com/test/big:1), starts a slow curl
+    /// upload of it to `agent`, waits until the agent is staging data, and SIGKILLs the agent.
+    /// Returns the archive's path.
+    static func killDuringUpload(_ f: Fixture, agent: AgentProcess) throws -> String {
+        _ = try ImageFactory.make(layout: f.layout, tag: "big", layers: [.init(files: 4, fileSize: 1 << 20, gzip: false, random: true)], salt: "big")
+        let big = f.tmp.sub("big.tar")
+        try skopeo(["copy", "-q", "oci:\(f.layout):big", "docker-archive:\(big):example.com/test/big:1"])
+        let upload = Process()
+        upload.executableURL = URL(fileURLWithPath: try tool("curl"))
+        upload.arguments = ["-sS", "--limit-rate", "500K", "-T", big, "-H", "Authorization: Bearer \(token)", agent.url + "/v1/images"]
+        upload.standardOutput = FileHandle.nullDevice
+        upload.standardError = FileHandle.nullDevice
+        try upload.run()
+        let deadline = Date().addingTimeInterval(20)
+        while listFiles(f.tmp.sub("store/tmp")).isEmpty && Date() < deadline { usleep(50_000) }
+        #expect(!listFiles(f.tmp.sub("store/tmp")).isEmpty)
+        agent.killHard()
+        upload.waitUntilExit()
+        return big
+    }
+
     static func inventory(_ agent: AgentProcess) throws -> [String: String] {
         let r = try Curl.request(auth + [agent.url + "/v1/inventory"])
         #expect(r.status == 200)
@@ -163,23 +184,8 @@ struct AgentOCILayoutTests {
     @Test("SIGKILL mid-upload: no partial image, temp files gone at restart, the same push then succeeds")
     func killMidStream() throws {
         let f = try Fixture(); defer { f.tmp.remove() }
-        // A bigger image, uploaded slowly.
-        _ = try ImageFactory.make(layout: f.layout, tag: "big", layers: [.init(files: 4, fileSize: 1 << 20, gzip: false, random: true)], salt: "big")
-        let big = f.tmp.sub("big.tar")
-        try skopeo(["copy", "-q", "oci:\(f.layout):big", "docker-archive:\(big):example.com/test/big:1"])
         var agent = try f.agent()
-        let upload = Process()
-        upload.executableURL = URL(fileURLWithPath: try tool("curl"))
-        upload.arguments = ["-sS", "--limit-rate", "500K", "-T", big, "-H", "Authorization: Bearer \(Self.token)", agent.url + "/v1/images"]
-        upload.standardOutput = FileHandle.nullDevice
-        upload.standardError = FileHandle.nullDevice
-        try upload.run()
-        // Wait until the agent is staging data, then kill it.
-        let deadline = Date().addingTimeInterval(20)
-        while listFiles(f.tmp.sub("store/tmp")).isEmpty && Date() < deadline { usleep(50_000) }
-        #expect(!listFiles(f.tmp.sub("store/tmp")).isEmpty)
-        agent.killHard()
-        upload.waitUntilExit()
+        let big = try Self.killDuringUpload(f, agent: agent)
         agent = try f.agent()
         defer { agent.stop() }
         #expect(listFiles(f.tmp.sub("store/tmp")).isEmpty)
