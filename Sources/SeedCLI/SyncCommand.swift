@@ -14,12 +14,11 @@ struct NodeFilter: ParsableArguments {
     var nodes: [String] = []
 }
 
-/// What `plan` and `sync` share: the manifest, the cache filled, every node's plan.
+/// What `plan` and `sync` share: the cache filled, every node's plan (a failed fetch shows as
+/// a failed image in the plans of the nodes that want it).
 struct Planned {
-    let manifest: SeedManifest
     let cache: Cache
     let plans: [NodePlan]
-    let fetchFailures: [FetchOutcome]
 }
 
 /// The manifest's static nodes plus the agents its `discovery` name resolves to (a discovered
@@ -93,8 +92,7 @@ func preparePlan(common: CommonOptions, filter: NodeFilter, http: HTTPClient, lo
     let syncer = Syncer(cache: cache, logger: logger, progress: ProgressReporter(label: label, itemKey: "node", logger: logger))
     let plans = await syncer.plan(nodes: clients, labels: nodes.map(\.labels), inventories: inventories,
                                   entries: manifest.images, fetched: fetched, concurrency: max(common.concurrency, 8))
-    let failures = outcomes.filter { if case .failure = $0.result { true } else { false } }
-    return Planned(manifest: manifest, cache: cache, plans: plans, fetchFailures: failures)
+    return Planned(cache: cache, plans: plans)
 }
 
 func json(_ value: Any) -> String {
