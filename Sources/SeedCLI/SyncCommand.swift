@@ -205,7 +205,7 @@ public struct SyncCommand: AsyncParsableCommand {
             }
             let sent = results.flatMap(\.images).filter { $0.action == "sent" }.count
             let failedNodes = results.filter { !$0.ok }.map(\.name)
-            var summary = "sync: \(results.count - failedNodes.count)/\(results.count) nodes in sync; \(sent) images sent, \(formatBytes(bytes)) in \(String(format: "%.1f", seconds)) s"
+            var summary = "sync: \(results.count - failedNodes.count)/\(results.count) nodes in sync; \(sent) image\(sent == 1 ? "" : "s") sent, \(formatBytes(bytes)) in \(String(format: "%.1f", seconds)) s"
             if bytes > 0 { summary += " (\(formatBytes(Int64(Double(bytes) / max(seconds, 0.001))))/s)" }
             if !failedNodes.isEmpty { summary += "; failed: \(failedNodes.joined(separator: ", "))" }
             print(summary)
