@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.0.0"),
     ],
     targets: [
         // libarchive's C API, found through pkg-config (Debian: libarchive-dev).
@@ -66,7 +67,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The coordinator: fetch into the cache (later: plan, push, status).
+        // The coordinator: fetch into the cache, plan, push (directly or through relays), status.
         .target(
             name: "SeedCoordinator",
             dependencies: [
@@ -80,7 +81,7 @@ let package = Package(
         ),
         // The coordinator⇄agent contract: paths, JSON bodies, headers.
         .target(name: "SeedWire", dependencies: ["SeedOCI"]),
-        // The node agent: HTTP API, ingest, runtime loaders (OCI layout, containerd).
+        // The node agent: HTTP API, ingest, relaying to the next agents, runtime loaders (OCI layout, containerd).
         .target(
             name: "SeedAgent",
             dependencies: [
@@ -95,6 +96,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Argument parsing, exit codes; everything a command needs.
@@ -123,7 +127,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/SeedTestSupport",
-            resources: [.copy("Resources/hostile.py"), .copy("Resources/faultproxy.py")]
+            resources: [.copy("Resources/hostile.py"), .copy("Resources/faultproxy.py"), .copy("Resources/stallproxy.py")]
         ),
         .testTarget(name: "SeedOCITests", dependencies: ["SeedOCI"]),
         .testTarget(
@@ -136,7 +140,7 @@ let package = Package(
         .testTarget(name: "SeedRegistryTests", dependencies: ["SeedRegistry", "SeedOCI", "SeedTestSupport"]),
         .testTarget(
             name: "SeedCoordinatorTests",
-            dependencies: ["SeedCoordinator", "SeedManifest", "SeedRegistry", "SeedStore", "SeedOCI", "SeedTestSupport"]
+            dependencies: ["SeedCoordinator", "SeedManifest", "SeedRegistry", "SeedStore", "SeedOCI", "SeedWire", "SeedTestSupport"]
         ),
         .testTarget(
             name: "SeedAgentTests",

@@ -54,6 +54,11 @@ public struct AgentConfiguration: Sendable {
     public var maxJSONBytes: Int = StrictJSON.defaultLimit
     /// Seconds without a byte of request body before an upload is aborted. Default 60.
     public var idleTimeout: Double = 60
+    /// Whether the agent forwards relayed uploads to the nodes their `Seed-Relay` header names.
+    public var relay = true
+    /// CA for verifying the agents it relays to over https (default: `clientCA`, else the
+    /// system's roots). Its own certificate and key, if any, are its client identity.
+    public var peerCA: String?
 
     /// Makes the default configuration.
     public init() {}

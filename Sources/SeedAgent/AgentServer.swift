@@ -32,7 +32,9 @@ public enum Agent {
             // Fail at start, not at the first push, if containerd cannot be reached.
             _ = try await runtime.inventory()
         }
-        let service = AgentService(config: config, platform: platform, runtime: runtime, version: version, logger: logger)
+        let forwarder = config.relay ? try Forwarder(peerCA: config.peerCA ?? config.clientCA, clientCertificate: config.tlsCertificate, clientKey: config.tlsKey,
+                                                     stallTimeout: config.idleTimeout, logger: logger) : nil
+        let service = AgentService(config: config, platform: platform, runtime: runtime, version: version, logger: logger, forwarder: forwarder)
         await service.collectIfIdle()
 
         let router = Router(context: BasicRequestContext.self)
@@ -72,7 +74,13 @@ public enum Agent {
             logger: logger
         )
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await forwarder?.shutdown()
+            throw error
+        }
+        await forwarder?.shutdown()
         logger.info("stopped")
     }
 }
@@ -187,11 +195,15 @@ final class AgentMetrics: Sendable {
     let receivedBytes: Counter
     let imagesLoaded: Counter
     let uploadsInFlight: Gauge
+    let relayedBytes: Counter
+    let relayFailures: Counter
 
     init() {
         receivedBytes = registry.makeCounter(descriptor: Self.name("received_bytes", "total", "Request body bytes of image uploads."))
         imagesLoaded = registry.makeCounter(descriptor: Self.name("images_loaded", "total", "Image names made visible in the runtime."))
         uploadsInFlight = registry.makeGauge(descriptor: Self.name("uploads", "in_flight", "Image uploads being received."))
+        relayedBytes = registry.makeCounter(descriptor: Self.name("relayed_bytes", "total", "Upload bytes forwarded to downstream agents."))
+        relayFailures = registry.makeCounter(descriptor: Self.name("relay_failures", "total", "Downstream nodes of relayed uploads that failed or were not reached."))
     }
 
     /// `seed_agent_<metric>_<unit>`.

@@ -19,8 +19,10 @@ final class AgentService: Sendable {
     let metrics = AgentMetrics()
     let locks = NameLocks()
     let gate = ActivityGate()
+    let forwarder: Forwarder?
 
-    init(config: AgentConfiguration, platform: Platform, runtime: any ImageRuntime, version: String, logger: Logger) {
+    init(config: AgentConfiguration, platform: Platform, runtime: any ImageRuntime, version: String, logger: Logger, forwarder: Forwarder?) {
+        self.forwarder = forwarder
         self.config = config
         self.platform = platform
         self.runtime = runtime
@@ -71,11 +73,28 @@ final class AgentService: Sendable {
         }
     }
 
-    /// `PUT /v1/images`: stream the archive into the store, verify, load.
+    /// `PUT /v1/images`: stream the archive into the store, verify, load; with a `Seed-Relay`
+    /// header, also forward it.
     func ingest(_ request: Request) async throws -> Response {
+        if let header = request.headers[RelayPlan.headerName] {
+            guard let forwarder else {
+                throw SeedError(.forbidden, "this agent does not relay (started with --no-relay)")
+            }
+            let plan = try RelayPlan.decode(header)
+            let only = try plan.load.map { Set(try $0.map { try Reference($0) }) }
+            return jsonResponse(await relay(request, plan: plan, only: only, forwarder: forwarder))
+        }
+        let progress = UploadProgress()
+        let body = LimitedBody(base: request.body, limit: config.maxBodyBytes, progress: progress)
+        let loaded = try await load(body, progress: progress, drain: DrainPolicy(bytes: 64 << 20, seconds: 10), only: nil)
+        return jsonResponse(LoadResponse(images: loaded, bytes: progress.bytes))
+    }
+
+    /// Reads an archive from `body` into the store, verifies it and loads its images (those
+    /// named in `only`, if given).
+    func load<Body: AsyncSequence & Sendable>(_ body: Body, progress: UploadProgress, drain: DrainPolicy?, only: Set<Reference>?) async throws -> [LoadedImage] where Body.Element == ByteBuffer {
         await gate.enter()
         metrics.uploadsInFlight.increment(by: 1)
-        let progress = UploadProgress()
         var loadedSomething = false
         defer {
             metrics.uploadsInFlight.decrement(by: 1)
@@ -83,11 +102,11 @@ final class AgentService: Sendable {
         }
         do {
             let store = try await runtime.ingestStore()
-            let body = LimitedBody(base: request.body, limit: config.maxBodyBytes, progress: progress)
             let options = ImageArchiveOptions(
                 limits: TarLimits(maxUncompressedBytes: config.maxUncompressedBytes, maxEntries: config.maxEntries, maxJSONBytes: config.maxJSONBytes),
                 platform: platform,
-                drainAfterFailure: DrainPolicy(bytes: 64 << 20, seconds: 10)
+                drainAfterFailure: drain,
+                only: only
             )
             let contents = try await withIdleTimeout(progress: progress) {
                 try await ImageArchiveReader.read(body, into: store, options: options)
@@ -101,7 +120,7 @@ final class AgentService: Sendable {
             metrics.imagesLoaded.increment(by: Int64(loaded.count))
             logger.info("loaded", metadata: ["images": "\(loaded.map { "\($0.ref)@\($0.digest.short)" }.joined(separator: " "))", "bytes": "\(progress.bytes)"])
             await leave(collect: true)
-            return jsonResponse(LoadResponse(images: loaded, bytes: progress.bytes))
+            return loaded
         } catch {
             await leave(collect: loadedSomething)
             throw error

@@ -41,12 +41,17 @@ public struct ImageArchiveOptions: Sendable {
     /// After a failure, how much of the rest of the input to read and discard (for an HTTP
     /// upload whose sender is still sending); nil stops reading at once.
     public var drainAfterFailure: DrainPolicy?
+    /// If set, only images declared under one of these names are taken, under only these
+    /// names; the archive's other images are read and verified but not committed. Each name
+    /// must be declared by the archive.
+    public var only: Set<Reference>?
 
     /// Makes options.
-    public init(limits: TarLimits = TarLimits(), platform: Platform? = nil, drainAfterFailure: DrainPolicy? = nil) {
+    public init(limits: TarLimits = TarLimits(), platform: Platform? = nil, drainAfterFailure: DrainPolicy? = nil, only: Set<Reference>? = nil) {
         self.limits = limits
         self.platform = platform
         self.drainAfterFailure = drainAfterFailure
+        self.only = only
     }
 }
 
@@ -72,7 +77,7 @@ public enum ImageArchiveReader {
                 try handoff.value.accept(entry, data)
             }
             return try await ArchiveThread.run("seed-archive-commit") {
-                try handoff.value.finish(platform: options.platform)
+                try handoff.value.finish(platform: options.platform, only: options.only)
             }
         } catch {
             handoff.value.discardAll()
@@ -110,6 +115,7 @@ final class IngestState {
     var links: [String: String] = [:]
     var directories: Set<String> = []
     var duplicates: [StagedEntry] = []
+    var only: Set<Reference>?
 
     init(store: any ContentStore, limits: TarLimits) {
         self.store = store
@@ -199,7 +205,8 @@ final class IngestState {
 
     // MARK: after the last entry
 
-    func finish(platform: Platform?) throws -> ImageArchiveContents {
+    func finish(platform: Platform?, only: Set<Reference>?) throws -> ImageArchiveContents {
+        self.only = only
         defer { discardAll() }
         let result: ImageArchiveContents
         if metadata["oci-layout"] != nil || (metadata["index.json"] != nil && metadata["manifest.json"] == nil) {
@@ -392,6 +399,15 @@ final class IngestState {
                 }
                 owner[r] = digest
             }
+        }
+        var roots = roots
+        var names = names
+        if let only {
+            for r in only.sorted(by: { $0.description < $1.description }) where owner[r] == nil {
+                throw SeedError(.invalidInput, "the archive declares no image named \(r)")
+            }
+            for (d, refs) in names { names[d] = refs.filter(only.contains) }
+            roots = roots.filter { !(names[$0.digest] ?? []).isEmpty }
         }
         var missing: [Digest] = []
         var images: [ArchivedImage] = []

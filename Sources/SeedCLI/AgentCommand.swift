@@ -72,6 +72,12 @@ public struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds without upload data before an upload is aborted.")
     var idleTimeout: Double = 60
 
+    @Flag(name: .customLong("no-relay"), help: "Refuse relayed uploads (never open connections to other agents).")
+    var noRelay = false
+
+    @Option(name: .customLong("peer-ca"), help: "CA (PEM) for the https agents this one relays to (default: --client-ca, else the system's).")
+    var peerCA: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -107,6 +113,8 @@ public struct AgentCommand: AsyncParsableCommand {
         c.maxUncompressedBytes = maxUncompressedBytes
         c.maxEntries = maxEntries
         c.idleTimeout = idleTimeout
+        c.relay = !noRelay
+        c.peerCA = peerCA
         try c.validate()
         let logger = try makeLogger(label: "seed.agent", level: logLevel)
         try await Agent.run(c, version: seedVersion, logger: logger)

@@ -19,6 +19,8 @@ struct NodeFilter: ParsableArguments {
 struct Planned {
     let cache: Cache
     let plans: [NodePlan]
+    /// Plans the named nodes again, from fresh inventories (for relay rounds).
+    let replan: @Sendable ([String]) async -> [NodePlan]
 }
 
 /// The manifest's static nodes plus the agents its `discovery` name resolves to (a discovered
@@ -92,7 +94,18 @@ func preparePlan(common: CommonOptions, filter: NodeFilter, http: HTTPClient, lo
     let syncer = Syncer(cache: cache, logger: logger, progress: ProgressReporter(label: label, itemKey: "node", logger: logger))
     let plans = await syncer.plan(nodes: clients, labels: nodes.map(\.labels), inventories: inventories,
                                   entries: manifest.images, fetched: fetched, concurrency: max(common.concurrency, 8))
-    return Planned(cache: cache, plans: plans)
+    let images = manifest.images
+    let concurrency = max(common.concurrency, 8)
+    let known = clients
+    let labels = nodes.map(\.labels)
+    let replan: @Sendable ([String]) async -> [NodePlan] = { [fetched] names in
+        let picked = known.indices.filter { names.contains(known[$0].name) }
+        let clients = picked.map { known[$0] }
+        let inventories = await Syncer.inventories(clients, concurrency: concurrency)
+        return await syncer.plan(nodes: clients, labels: picked.map { labels[$0] }, inventories: inventories,
+                                 entries: images, fetched: fetched, concurrency: concurrency)
+    }
+    return Planned(cache: cache, plans: plans, replan: replan)
 }
 
 func json(_ value: Any) -> String {
@@ -162,10 +175,26 @@ public struct SyncCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var filter: NodeFilter
 
+    @Option(help: "How archives reach the nodes: direct (the coordinator sends to each), chain (to the first node of each chain, which forwards to the next while loading), tree (every node forwards to two), or auto (chains once three or more nodes need content).")
+    var fanout: String = "auto"
+
+    @Option(name: .customLong("chain-length"), help: "Most nodes in one chain or tree (one copy leaves the coordinator per chain).")
+    var chainLength = 32
+
     public init() {}
+
+    public func validate() throws {
+        guard Fanout(rawValue: fanout) != nil else {
+            throw ValidationError("unknown --fanout \(SeedError.quote(fanout)): want \(Fanout.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (1...RelayPlan.maxNodes).contains(chainLength) else { throw ValidationError("--chain-length must be between 1 and \(RelayPlan.maxNodes)") }
+    }
 
     public func run() async throws {
         let logger = try makeLogger(label: "seed.sync", level: common.logLevel)
+        let fanout = Fanout(rawValue: self.fanout) ?? .auto
+        let chainLength = self.chainLength
+        let egress = ByteCounter()
         let start = ContinuousClock.now
         let common = self.common
         let filter = self.filter
@@ -173,7 +202,9 @@ public struct SyncCommand: AsyncParsableCommand {
             try await withDeadline(common.timeout) { () -> [NodeResult] in
                 let p = try await preparePlan(common: common, filter: filter, http: http, logger: logger, label: "sync")
                 let syncer = Syncer(cache: p.cache, logger: logger, progress: ProgressReporter(label: "sync", itemKey: "node", logger: logger))
-                return await syncer.push(p.plans, concurrency: common.concurrency)
+                let results = await syncer.push(p.plans, concurrency: common.concurrency, fanout: fanout, maxGroup: chainLength, replan: p.replan)
+                egress.add(Int(syncer.egress.total))
+                return results
             }
         }
         let elapsed = ContinuousClock.now - start
@@ -182,13 +213,13 @@ public struct SyncCommand: AsyncParsableCommand {
         let bytes = results.reduce(Int64(0)) { $0 + $1.bytes }
         if common.output == "json" {
             let nodes: [[String: Any]] = results.map { n in
-                ["name": n.name, "url": n.url, "ok": n.ok, "bytes": n.bytes, "error": errorJSON(n.error),
+                ["name": n.name, "url": n.url, "ok": n.ok, "bytes": n.bytes, "error": errorJSON(n.error), "via": n.via ?? NSNull(),
                  "images": n.images.map { i in
                      ["ref": i.ref.description, "digest": i.digest?.string ?? NSNull(), "action": i.action, "bytes": i.bytes,
                       "error": errorJSON(i.error)] as [String: Any]
                  }]
             }
-            print(json(["ok": ok, "bytes": bytes, "seconds": (seconds * 1000).rounded() / 1000, "nodes": nodes]))
+            print(json(["ok": ok, "bytes": bytes, "egressBytes": egress.total, "seconds": (seconds * 1000).rounded() / 1000, "nodes": nodes]))
         } else {
             for n in results {
                 if let e = n.error {
@@ -197,7 +228,7 @@ public struct SyncCommand: AsyncParsableCommand {
                 }
                 for i in n.images {
                     switch i.action {
-                    case "sent": print("sent     \(n.name)  \(i.ref)  \(formatBytes(i.bytes))")
+                    case "sent": print("sent     \(n.name)  \(i.ref)  \(formatBytes(i.bytes))" + (n.via.map { "  (via \($0))" } ?? ""))
                     case "present": print("present  \(n.name)  \(i.ref)")
                     default: print("failed   \(n.name)  \(i.ref)  \(i.error?.description ?? "")")
                     }
@@ -206,7 +237,10 @@ public struct SyncCommand: AsyncParsableCommand {
             let sent = results.flatMap(\.images).filter { $0.action == "sent" }.count
             let failedNodes = results.filter { !$0.ok }.map(\.name)
             var summary = "sync: \(results.count - failedNodes.count)/\(results.count) nodes in sync; \(sent) image\(sent == 1 ? "" : "s") sent, \(formatBytes(bytes)) in \(String(format: "%.1f", seconds)) s"
-            if bytes > 0 { summary += " (\(formatBytes(Int64(Double(bytes) / max(seconds, 0.001))))/s)" }
+            if bytes > 0 {
+                summary += " (\(formatBytes(Int64(Double(bytes) / max(seconds, 0.001))))/s)"
+                if results.contains(where: { $0.via != nil }) { summary += ", \(formatBytes(egress.total)) from this host" }
+            }
             if !failedNodes.isEmpty { summary += "; failed: \(failedNodes.joined(separator: ", "))" }
             print(summary)
         }

@@ -103,6 +103,22 @@ public struct AgentClient: Sendable {
     }
 }
 
+extension AgentClient {
+    /// `PUT /v1/images` with a `Seed-Relay` plan (nil: a plain push): the node loads the
+    /// archive and forwards it as the plan says; the answer carries every node's outcome.
+    public func relay(_ archive: TarStream, plan: RelayPlan?, onChunk: @escaping @Sendable (Int) -> Void) async throws -> RelayResponse {
+        guard let plan else {
+            let r = try await put(archive, onChunk: onChunk)
+            return RelayResponse(images: r.images, bytes: r.bytes, error: nil, relay: [])
+        }
+        var r = request(Wire.Path.images, method: .PUT)
+        r.headers.add(name: "Content-Type", value: Wire.tarContentType)
+        r.headers.add(name: RelayPlan.header, value: try plan.encoded())
+        r.body = .stream(CountingStream(base: archive, onChunk: onChunk), length: .unknown)
+        return try await decode(RelayResponse.self, try await execute(r, timeout: .hours(6), what: "relayed upload"), what: "relayed upload")
+    }
+}
+
 /// Reports each chunk's size as it passes.
 struct CountingStream<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer

@@ -70,12 +70,27 @@ public struct NodeResult: Sendable {
     public var url: String
     /// Whether every selected image is on it.
     public var ok: Bool { error == nil && images.allSatisfy { $0.action != "failed" } }
-    /// Blob bytes streamed to it.
-    public var bytes: Int64 { images.reduce(0) { $0 + $1.bytes } }
+    /// Blob bytes streamed to it: through a relay, the whole archive its group received
+    /// (every image any node of the group needed); otherwise the bytes of its own images.
+    public var bytes: Int64 { streamed ?? images.reduce(0) { $0 + $1.bytes } }
     /// A node-level failure.
     public var error: SeedError?
     /// Per image.
     public var images: [ImageResult]
+    /// The node that relayed the archive to it; nil if the coordinator sent it.
+    public var via: String?
+    /// Blob bytes of the archive it received through a relay group.
+    public var streamed: Int64?
+
+    /// Makes a result.
+    public init(name: String, url: String, error: SeedError?, images: [ImageResult], via: String? = nil, streamed: Int64? = nil) {
+        self.name = name
+        self.url = url
+        self.error = error
+        self.images = images
+        self.via = via
+        self.streamed = streamed
+    }
 }
 
 /// Plans and performs pushes: per node, one oci-archive written by libarchive straight into the
@@ -84,6 +99,8 @@ public final class Syncer: Sendable {
     let cache: Cache
     let logger: Logger
     let progress: ProgressReporter
+    /// Bytes this process sent to agents (archives, tar framing included).
+    public let egress = ByteCounter()
 
     /// Makes a syncer over the (filled) cache.
     public init(cache: Cache, logger: Logger, progress: ProgressReporter) {
@@ -152,8 +169,15 @@ public final class Syncer: Sendable {
         }
     }
 
-    /// Pushes every plan; a failed node never stops the others.
-    public func push(_ plans: [NodePlan], concurrency: Int, attempts: Int = 3) async -> [NodeResult] {
+    /// Pushes every plan; a failed node never stops the others. With a relay fanout, `replan`
+    /// plans the named nodes again (fresh inventories) for a later round.
+    public func push(_ plans: [NodePlan], concurrency: Int, attempts: Int = 3, fanout: Fanout = .direct, maxGroup: Int = 32,
+                     replan: @escaping @Sendable ([String]) async -> [NodePlan] = { _ in [] }) async -> [NodeResult] {
+        let needing = plans.filter { $0.error == nil && $0.bytes > 0 }.count
+        let mode: Fanout = fanout == .auto ? (needing >= 3 ? .chain : .direct) : fanout
+        if mode != .direct {
+            return await pushRelayed(plans, fanout: mode, maxGroup: maxGroup, concurrency: concurrency, attempts: attempts, replan: replan)
+        }
         let busy = plans.filter { $0.bytes > 0 }
         progress.start(total: busy.count, bytes: busy.reduce(0) { $0 + $1.bytes })
         defer { progress.finish() }
@@ -178,7 +202,10 @@ public final class Syncer: Sendable {
         for attempt in 1...max(1, attempts) {
             do {
                 let archive = OCIArchiveWriter.write(images, from: cache.store, omit: omit, platform: p.platform)
-                let response = try await p.client.put(archive) { [progress] n in progress.add(item, bytes: n) }
+                let response = try await p.client.put(archive) { [progress, egress] n in
+                    progress.add(item, bytes: n)
+                    egress.add(n)
+                }
                 let loaded = Set(response.images.map(\.ref))
                 for (k, r) in results.enumerated() where r.action == "pending" {
                     if loaded.contains(r.ref.description) {

@@ -24,6 +24,8 @@ public struct SeedError: Error, Sendable, CustomStringConvertible, Equatable {
         case missingBlobs = "missing_blobs"
         /// A request without valid credentials.
         case unauthorized = "unauthorized"
+        /// The peer does not do this (e.g. an agent started with `--no-relay` asked to relay).
+        case forbidden = "forbidden"
         /// A blob, image or file that does not exist.
         case notFound = "not_found"
         /// The device holding the store is full.
@@ -73,6 +75,7 @@ public struct SeedError: Error, Sendable, CustomStringConvertible, Equatable {
         switch code {
         case .invalidInput, .invalidReference, .invalidDigest, .malformedArchive, .unsafeEntry: 400
         case .unauthorized: 401
+        case .forbidden: 403
         case .notFound: 404
         case .missingBlobs, .locked: 409
         case .tooLarge: 413

@@ -102,3 +102,57 @@ public final class FileServer: @unchecked Sendable {
 
     deinit { stop() }
 }
+
+/// Resources/stallproxy.py in front of an agent: a TCP proxy that, while `stall` is on, stops
+/// reading an upload after its first MiB (the sender's writes back up), and tears both sides
+/// down abortively when either goes away.
+public final class StallProxy: @unchecked Sendable {
+    /// The process.
+    public let process: Process
+    /// Its state directory.
+    public let dir: TempDir
+    /// The port it listens on (127.0.0.1).
+    public let port: Int
+    /// `http://127.0.0.1:PORT`.
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts the proxy for the agent listening on `upstreamPort`.
+    public init(upstreamPort: Int) throws {
+        dir = try TempDir("seed-stall")
+        let script = Bundle.module.path(forResource: "stallproxy", ofType: "py")!
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try tool("python3"))
+        p.arguments = [script, String(upstreamPort), dir.path]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(15)
+        while !FileManager.default.fileExists(atPath: dir.sub("port")) {
+            guard p.isRunning, Date() < deadline else { kill(p.processIdentifier, SIGKILL); throw SupportError("stallproxy did not start") }
+            usleep(50_000)
+        }
+        port = Int(try String(contentsOfFile: dir.sub("port"), encoding: .utf8))!
+    }
+
+    /// Turns stalling on or off.
+    public func stall(_ on: Bool) {
+        if on {
+            _ = FileManager.default.createFile(atPath: dir.sub("stall"), contents: nil)
+        } else {
+            try? FileManager.default.removeItem(atPath: dir.sub("stall"))
+        }
+    }
+
+    /// Whether an upload has stalled since it was turned on.
+    public var stalled: Bool { FileManager.default.fileExists(atPath: dir.sub("stalled")) }
+
+    /// Stops it by PID (SIGKILL, as for the other Python helpers).
+    public func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        dir.remove()
+    }
+
+    deinit { stop() }
+}

@@ -1,0 +1,265 @@
+import AsyncAlgorithms
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import SeedOCI
+import SeedWire
+
+extension RelayPlan {
+    static let headerName = HTTPField.Name(RelayPlan.header)!
+}
+
+/// Sends a relayed archive on to the next agents: an HTTP client with the agent's peer TLS
+/// settings. It only ever connects to the URLs of the plan the request carried.
+final class Forwarder: Sendable {
+    let http: HTTPClient
+    let tls: TLSConfiguration?
+    let stallTimeout: Double
+    let logger: Logger
+
+    init(peerCA: String?, clientCertificate: String?, clientKey: String?, stallTimeout: Double, logger: Logger) throws {
+        var config = HTTPClient.Configuration()
+        config.redirectConfiguration = .disallow
+        config.timeout.connect = .seconds(10)
+        config.decompression = .disabled
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        if peerCA != nil || clientCertificate != nil {
+            var c = TLSConfiguration.makeClientConfiguration()
+            if let peerCA { c.trustRoots = .file(peerCA) }
+            if let clientCertificate, let clientKey {
+                c.certificateChain = try NIOSSLCertificate.fromPEMFile(clientCertificate).map { .certificate($0) }
+                c.privateKey = .privateKey(try NIOSSLPrivateKey(file: clientKey, format: .pem))
+            }
+            tls = c
+        } else {
+            tls = nil
+        }
+        self.stallTimeout = stallTimeout
+        self.logger = logger
+    }
+
+    func shutdown() async {
+        try? await http.shutdown()
+    }
+}
+
+/// One downstream node of a relay: the bytes handed to it, and its request.
+final class Forward: Sendable {
+    let hop: RelayHop
+    let plan: RelayPlan
+    let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
+    private let state = NIOLockedValueBox<(offered: Int64, taken: Int64, done: Bool)>((0, 0, false))
+
+    init(hop: RelayHop, plan: RelayPlan) {
+        self.hop = hop
+        self.plan = plan
+    }
+
+    var done: Bool { state.withLockedValue { $0.done } }
+    var taken: Int64 { state.withLockedValue { $0.taken } }
+
+    /// Hands a chunk to the request body; returns once it was taken, or at once if the
+    /// forward has ended.
+    func send(_ chunk: ByteBuffer) async {
+        guard !done else { return }
+        state.withLockedValue { $0.offered += Int64(chunk.readableBytes) }
+        await channel.send(chunk)
+    }
+
+    /// Runs the request and returns the outcomes of this node and every node below it that
+    /// reported. A forward that takes no bytes for `stallTimeout` seconds while bytes wait is
+    /// cancelled (a stalled node must not hold up its siblings and the upstream chain).
+    func run(_ forwarder: Forwarder, authorization: String?) async -> [RelayOutcome] {
+        defer {
+            state.withLockedValue { $0.done = true }
+            channel.finish()
+        }
+        return await withTaskGroup(of: [RelayOutcome]?.self) { group in
+            group.addTask { await self.execute(forwarder, authorization: authorization) }
+            group.addTask { await self.watch(timeout: forwarder.stallTimeout) }
+            var first: [RelayOutcome]? = nil
+            while first == nil, let r = await group.next() { first = r }
+            group.cancelAll()
+            return first ?? [failure(.internal, "relay to \(hop.name) ended without a result")]
+        }
+    }
+
+    func failure(_ code: SeedError.Code, _ message: String) -> RelayOutcome {
+        RelayOutcome(node: hop.name, images: [], bytes: taken, error: .init(code: code.rawValue, message: message))
+    }
+
+    /// Returns an outcome only when the forward stalled; nil when cancelled.
+    func watch(timeout: Double) async -> [RelayOutcome]? {
+        var last = taken
+        var since = ContinuousClock.now
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .milliseconds(min(1000, Int(timeout * 250)))) } catch { return nil }
+            let (offered, taken) = state.withLockedValue { ($0.offered, $0.taken) }
+            if taken != last || offered == taken {
+                last = taken
+                since = .now
+            } else if ContinuousClock.now - since > .milliseconds(Int(timeout * 1000)) {
+                return [failure(.unavailable, "node \(hop.name) (\(hop.url)) took no data for \(timeout) seconds; relay to it abandoned")]
+            }
+        }
+        return nil
+    }
+
+    func execute(_ forwarder: Forwarder, authorization: String?) async -> [RelayOutcome] {
+        let url = hop.url.hasSuffix("/") ? String(hop.url.dropLast()) : hop.url
+        var request = HTTPClientRequest(url: url + Wire.Path.images)
+        request.method = .PUT
+        request.headers.add(name: "User-Agent", value: "seed-agent relay")
+        request.headers.add(name: "Content-Type", value: Wire.tarContentType)
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        do {
+            request.headers.add(name: RelayPlan.header, value: try plan.encoded())
+        } catch {
+            return [failure(.internal, "cannot encode the relay plan for \(hop.name): \(error)")]
+        }
+        if url.lowercased().hasPrefix("https:") { request.tlsConfiguration = forwarder.tls }
+        request.body = .stream(TakenCounter(forward: self), length: .unknown)
+        do {
+            let response = try await forwarder.http.execute(request, timeout: .hours(6))
+            let body = try await response.body.collect(upTo: 16 << 20)
+            if response.status.code == 200 {
+                let r = try JSONDecoder().decode(RelayResponse.self, from: Data(body.readableBytesView))
+                return [RelayOutcome(node: hop.name, images: r.images, bytes: r.bytes, error: r.error)] + r.relay
+            }
+            if let e = try? JSONDecoder().decode(ErrorResponse.self, from: Data(body.readableBytesView)) {
+                return [RelayOutcome(node: hop.name, images: [], bytes: taken, error: e.error)]
+            }
+            let code: SeedError.Code = response.status.code >= 500 ? .unavailable : .io
+            return [failure(code, "node \(hop.name) (\(hop.url)) answered HTTP \(response.status.code)")]
+        } catch is CancellationError {
+            return [failure(.cancelled, "relay to \(hop.name) cancelled")]
+        } catch {
+            forwarder.logger.warning("relay failed", metadata: ["node": "\(hop.name)", "url": "\(hop.url)", "error": "\(error)"])
+            return [failure(.unavailable, "relay to node \(hop.name) (\(hop.url)) failed: \(error)")]
+        }
+    }
+
+    fileprivate func took(_ n: Int) { state.withLockedValue { $0.taken += Int64(n) } }
+}
+
+/// The request body of a forward: the chunks handed to it, counted as they are taken.
+struct TakenCounter: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let forward: Forward
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingChannel<ByteBuffer, any Error>.Iterator
+        let forward: Forward
+        mutating func next() async throws -> ByteBuffer? {
+            guard let b = try await base.next() else { return nil }
+            forward.took(b.readableBytes)
+            return b
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: forward.channel.makeAsyncIterator(), forward: self.forward) }
+}
+
+/// A request body whose bytes are counted (for the idle timer and the answer), with no limit.
+struct CountedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let progress: UploadProgress
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let progress: UploadProgress
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await base.next() else {
+                progress.finish()
+                return nil
+            }
+            progress.add(chunk.readableBytes)
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), progress: progress) }
+}
+
+/// Whether a consumer of the tee still takes bytes.
+final class Flag: Sendable {
+    private let value = NIOLockedValueBox(false)
+    var isSet: Bool { value.withLockedValue { $0 } }
+    func set() { value.withLockedValue { $0 = true } }
+}
+
+extension AgentService {
+    /// A relayed upload: every chunk of the body goes to this node's own ingest and to each
+    /// forward, in turn, each taking it before the next chunk is read (backpressure: the chain
+    /// moves at the pace of its slowest live member, with one chunk in flight per member). A
+    /// failed forward or a failed local load drops out and the others go on.
+    func relay(_ request: Request, plan: RelayPlan, only: Set<Reference>?, forwarder: Forwarder) async -> RelayResponse {
+        let progress = UploadProgress()
+        let local = AsyncThrowingChannel<ByteBuffer, any Error>()
+        let localDone = Flag()
+        let forwards = plan.children().map { Forward(hop: $0.hop, plan: $0.plan) }
+        let authorization = request.headers[.authorization]
+        logger.info("relay", metadata: ["to": "\(forwards.map(\.hop.name).joined(separator: " "))", "downstream": "\(plan.hops.count)"])
+        let localResult = NIOLockedValueBox<Result<[LoadedImage], any Error>?>(nil)
+        let outcomes = NIOLockedValueBox<[RelayOutcome]>([])
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer {
+                    localDone.set()
+                    local.finish()
+                }
+                do {
+                    // The size limit guards this node's store; bytes it only passes on do not count.
+                    let limited = LimitedBody(base: local, limit: self.config.maxBodyBytes, progress: UploadProgress())
+                    let loaded = try await self.load(limited, progress: progress, drain: nil, only: only)
+                    localResult.withLockedValue { $0 = .success(loaded) }
+                } catch {
+                    localResult.withLockedValue { $0 = .failure(error) }
+                }
+            }
+            for f in forwards {
+                group.addTask {
+                    let o = await f.run(forwarder, authorization: authorization)
+                    outcomes.withLockedValue { $0.append(contentsOf: o) }
+                }
+            }
+            do {
+                for try await chunk in CountedBody(base: request.body, progress: progress) {
+                    if !localDone.isSet { await local.send(chunk) }
+                    for f in forwards { await f.send(chunk) }
+                    if localDone.isSet && forwards.allSatisfy(\.done) { break }
+                }
+                metrics.relayedBytes.increment(by: forwards.reduce(Int64(0)) { $0 + $1.taken })
+                local.finish()
+                for f in forwards { f.channel.finish() }
+            } catch {
+                // The upstream broke off: nothing of this body may look complete downstream.
+                local.fail(error)
+                for f in forwards { f.channel.fail(error) }
+                group.cancelAll()
+            }
+            await group.waitForAll()
+        }
+
+        var response = RelayResponse(images: [], bytes: progress.bytes, error: nil, relay: outcomes.withLockedValue { $0 })
+        switch localResult.withLockedValue({ $0 }) {
+        case .success(let loaded)?: response.images = loaded
+        case .failure(let error)?:
+            let e = (error as? SeedError) ?? SeedError(.internal, "\(error)")
+            metrics.failure(e.code.rawValue)
+            response.error = .init(code: e.code.rawValue, message: e.description, missing: e.digests.isEmpty ? nil : e.digests)
+        case nil:
+            response.error = .init(code: SeedError.Code.internal.rawValue, message: "the local load ended without a result")
+        }
+        for o in response.relay where o.error != nil { metrics.relayFailures.increment() }
+        return response
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import SeedArchive
+import SeedOCI
+import SeedWire
+
+/// How archives travel from the coordinator to the nodes.
+public enum Fanout: String, Sendable, CaseIterable {
+    /// Chains when at least three nodes need content, otherwise direct.
+    case auto
+    /// The coordinator sends to every node itself.
+    case direct
+    /// The coordinator sends one copy to the first node of each chain; each node forwards it
+    /// to the next while loading it.
+    case chain
+    /// Like chain, but every node forwards to two others (a binary tree: shallower, but each
+    /// relay's uplink carries two copies).
+    case tree
+}
+
+/// One relay group: a tree of nodes that receive the same archive.
+struct RelayGroup: Sendable {
+    /// Node plans; index 0 is the head the coordinator sends to.
+    var nodes: [NodePlan]
+    /// For each node but the head, the index (in `nodes`) of its sender.
+    var sender: [Int?]
+}
+
+/// What one node's part in a relay came to.
+enum RelayNodeOutcome: Sendable {
+    case loaded([LoadedImage], bytes: Int64)
+    case failed(SeedError)
+    /// Its sender failed before it could report; the node's state is unknown.
+    case notReached(String)
+}
+
+extension Syncer {
+    /// Shapes nodes that need content into relay groups: by platform (each group gets one
+    /// archive, written for that platform), then chains or binary trees of at most
+    /// `maxGroup` nodes, in manifest order. Nodes in `leaves` (they refused to relay) are
+    /// sent to on their own.
+    static func groups(_ plans: [NodePlan], fanout: Fanout, maxGroup: Int, leaves: Set<String>) -> [RelayGroup] {
+        var byPlatform: [String: [NodePlan]] = [:]
+        var order: [String] = []
+        var out: [RelayGroup] = []
+        for p in plans {
+            if leaves.contains(p.client.name) || fanout == .direct {
+                out.append(RelayGroup(nodes: [p], sender: [nil]))
+                continue
+            }
+            let key = p.platform?.description ?? ""
+            if byPlatform[key] == nil { order.append(key) }
+            byPlatform[key, default: []].append(p)
+        }
+        for key in order {
+            let members = byPlatform[key]!
+            var start = 0
+            let size = max(1, maxGroup)
+            while start < members.count {
+                let chunk = Array(members[start..<min(start + size, members.count)])
+                start += size
+                let sender: [Int?] = chunk.indices.map { i in
+                    if i == 0 { return nil }
+                    return fanout == .tree ? (i - 1) / 2 : i - 1
+                }
+                out.append(RelayGroup(nodes: chunk, sender: sender))
+            }
+        }
+        return out
+    }
+
+    /// Pushes through relays, in rounds: a node whose sender failed before it could report
+    /// is planned again and reattached in the next round to a healthy sender (a new head the
+    /// coordinator sends to, or a relay that works), never skipped. A node that failed itself
+    /// is retried (up to `attempts`) only for temporary errors (unreachable, blobs it reported
+    /// but lacks); other failures are final, as for direct pushes.
+    func pushRelayed(_ plans: [NodePlan], fanout: Fanout, maxGroup: Int, concurrency: Int, attempts: Int,
+                     replan: @Sendable ([String]) async -> [NodePlan]) async -> [NodeResult] {
+        var final: [String: NodeResult] = [:]
+        var pending = plans
+        var used: [String: Int] = [:]
+        var leaves = Set<String>()
+        var round = 0
+        let busy = plans.filter { $0.bytes > 0 }
+        progress.start(total: busy.count, bytes: busy.reduce(0) { $0 + $1.bytes })
+        defer { progress.finish() }
+        while !pending.isEmpty {
+            round += 1
+            var work: [NodePlan] = []
+            for p in pending {
+                if p.error != nil || !p.images.contains(where: { $0.action == .send || $0.action == .replace }) {
+                    final[p.client.name] = await pushNode(p, attempts: 1)
+                } else {
+                    work.append(p)
+                }
+            }
+            guard !work.isEmpty else { break }
+            let groups = Self.groups(work, fanout: fanout, maxGroup: maxGroup, leaves: leaves)
+            for g in groups where g.nodes.count > 1 {
+                let hops = g.nodes.indices.dropFirst().map { "\(g.nodes[g.sender[$0]!].client.name) → \(g.nodes[$0].client.name)" }
+                logger.info("relay", metadata: ["round": "\(round)", "head": "\(g.nodes[0].client.name)", "hops": "\(hops.joined(separator: ", "))"])
+            }
+            let outcomes = await boundedMap(groups, concurrency: concurrency) { g in await self.pushGroup(g) }
+            var again: [String] = []
+            var temporary = false
+            for (g, o) in zip(groups, outcomes) {
+                for (i, p) in g.nodes.enumerated() {
+                    let name = p.client.name
+                    let via = g.sender[i].map { g.nodes[$0].client.name }
+                    switch o.nodes[i] {
+                    case .loaded(let loaded, _):
+                        final[name] = result(p, loaded: loaded, via: via, streamed: o.blobBytes)
+                    case .failed(let e):
+                        if e.code == .forbidden && g.nodes.count > 1 && !leaves.contains(name) {
+                            // It does not relay: send to it on its own next round.
+                            leaves.insert(name)
+                            again.append(name)
+                            continue
+                        }
+                        used[name, default: 0] += 1
+                        if (e.code == .unavailable || e.code == .missingBlobs) && used[name]! < attempts {
+                            logger.info("retrying node", metadata: ["node": "\(name)", "attempt": "\(used[name]! + 1)", "error": "\(e)"])
+                            temporary = temporary || e.code == .unavailable
+                            again.append(name)
+                        } else {
+                            final[name] = result(p, error: e, via: via)
+                        }
+                    case .notReached(let why):
+                        logger.info("reattaching node", metadata: ["node": "\(name)", "reason": "\(why)"])
+                        again.append(name)
+                    }
+                }
+            }
+            guard !again.isEmpty else { break }
+            // Every round ends at least one node or uses up one of its attempts: it terminates.
+            if temporary { try? await Task.sleep(for: .seconds(1)) }
+            pending = await replan(again)
+        }
+        return plans.map { final[$0.client.name] ?? NodeResult(name: $0.client.name, url: $0.client.url, error: SeedError(.internal, "no result"), images: []) }
+    }
+
+    struct GroupOutcome: Sendable {
+        var nodes: [RelayNodeOutcome]
+        var blobBytes: Int64
+    }
+
+    /// Sends one archive to a group's head, which relays it down the group.
+    func pushGroup(_ g: RelayGroup) async -> GroupOutcome {
+        let head = g.nodes[0]
+        func all(_ e: SeedError) -> GroupOutcome {
+            GroupOutcome(nodes: [.failed(e)] + Array(repeating: .notReached("the head \(head.client.name) failed: \(e)"), count: g.nodes.count - 1), blobBytes: 0)
+        }
+        // The archive: every image any member needs; a layer is left out only if no member needs it.
+        var images: [OCIArchiveWriter.Image] = []
+        var refs: [[String]] = []
+        for p in g.nodes {
+            let send = p.images.filter { $0.action == .send || $0.action == .replace }
+            refs.append(send.map(\.ref.description))
+            for i in send where !images.contains(where: { $0.names == [i.ref] }) {
+                images.append(OCIArchiveWriter.Image(names: [i.ref], root: i.root!))
+            }
+        }
+        let allRefs = Set(images.map { $0.names[0].description })
+        var needed = Set<Digest>()
+        let archiveParts: (json: [Descriptor], layers: [Descriptor])
+        do {
+            archiveParts = try OCIArchiveWriter.planParts(images, store: cache.store, platform: head.platform)
+            for p in g.nodes {
+                let send = p.images.filter { $0.action == .send || $0.action == .replace }
+                let omit = send.reduce(into: Set<Digest>()) { $0.formUnion($1.omit) }
+                let layers = try OCIArchiveWriter.planParts(send.map { .init(names: [$0.ref], root: $0.root!) }, store: cache.store, platform: p.platform).layers
+                needed.formUnion(layers.map(\.digest).filter { !omit.contains($0) })
+            }
+        } catch {
+            return all((error as? SeedError) ?? SeedError(.internal, "\(error)"))
+        }
+        let omit = Set(archiveParts.layers.map(\.digest)).subtracting(needed)
+        let blobBytes = archiveParts.json.reduce(Int64(0)) { $0 + $1.size } + archiveParts.layers.filter { needed.contains($0.digest) }.reduce(Int64(0)) { $0 + $1.size }
+
+        // The plan: hop k is node k+1; its sender is the head (nil) or hop sender-1.
+        let load: (Int) -> [String]? = { i in Set(refs[i]) == allRefs ? nil : refs[i].sorted() }
+        var hops: [RelayHop] = []
+        for i in g.nodes.indices.dropFirst() {
+            let s = g.sender[i]!
+            hops.append(RelayHop(name: g.nodes[i].client.name, url: g.nodes[i].client.url, load: load(i), via: s == 0 ? nil : s - 1))
+        }
+        let plan = RelayPlan(load: load(0), hops: hops)
+        let item = g.nodes.count > 1 ? "\(head.client.name) (+\(g.nodes.count - 1) relayed)" : head.client.name
+        progress.begin(item)
+        let archive = OCIArchiveWriter.write(images, from: cache.store, omit: omit, platform: head.platform)
+        let response: RelayResponse
+        do {
+            response = try await head.client.relay(archive, plan: hops.isEmpty && plan.load == nil ? nil : plan) { [progress, egress] n in
+                progress.add(item, bytes: n)
+                egress.add(n)
+            }
+        } catch {
+            let e = (error as? SeedError) ?? SeedError(.io, "node \(head.client.name): \(error)")
+            progress.end(item, summary: "", error: e.description)
+            return all(e)
+        }
+        var outcomes: [RelayNodeOutcome] = []
+        func outcome(_ images: [LoadedImage], _ bytes: Int64, _ error: ErrorResponse.Body?, node: String) -> RelayNodeOutcome {
+            guard let error else { return .loaded(images, bytes: bytes) }
+            var e = SeedError(SeedError.Code(rawValue: error.code) ?? .io, "node \(node): \(error.message)")
+            e.digests = error.missing ?? []
+            return .failed(e)
+        }
+        outcomes.append(outcome(response.images, response.bytes, response.error, node: head.client.name))
+        for i in g.nodes.indices.dropFirst() {
+            let name = g.nodes[i].client.name
+            if let o = response.relay.first(where: { $0.node == name }) {
+                outcomes.append(outcome(o.images, o.bytes, o.error, node: name))
+            } else {
+                // Walk up to the sender that failed, to say why.
+                var s = g.sender[i]
+                var why = "its sender did not report it"
+                while let k = s {
+                    if case .failed(let e)? = k < outcomes.count ? outcomes[k] : nil {
+                        why = "relay \(g.nodes[k].client.name) failed: \(e)"
+                        break
+                    }
+                    s = g.sender[k]
+                }
+                outcomes.append(.notReached(why))
+            }
+        }
+        let ok = outcomes.filter { if case .loaded = $0 { return true } else { return false } }.count
+        progress.end(item, summary: "\(ok)/\(g.nodes.count) nodes, \(formatBytes(blobBytes)) sent once", error: ok == g.nodes.count ? nil : "\(g.nodes.count - ok) not done")
+        return GroupOutcome(nodes: outcomes, blobBytes: blobBytes)
+    }
+
+    func result(_ p: NodePlan, loaded: [LoadedImage], via: String?, streamed: Int64) -> NodeResult {
+        let names = Set(loaded.map(\.ref))
+        let images: [ImageResult] = p.images.map { i in
+            switch i.action {
+            case .present: return ImageResult(ref: i.ref, digest: i.digest, action: "present", bytes: 0, error: nil)
+            case .failed: return ImageResult(ref: i.ref, digest: i.digest, action: "failed", bytes: 0, error: i.error)
+            case .send, .replace:
+                if names.contains(i.ref.description) { return ImageResult(ref: i.ref, digest: i.digest, action: "sent", bytes: i.bytes, error: nil) }
+                return ImageResult(ref: i.ref, digest: i.digest, action: "failed", bytes: 0, error: SeedError(.internal, "node \(p.client.name) did not report \(i.ref) as loaded"))
+            }
+        }
+        return NodeResult(name: p.client.name, url: p.client.url, error: nil, images: images, via: via, streamed: streamed)
+    }
+
+    func result(_ p: NodePlan, error: SeedError, via: String?) -> NodeResult {
+        let images: [ImageResult] = p.images.map { i in
+            switch i.action {
+            case .present: return ImageResult(ref: i.ref, digest: i.digest, action: "present", bytes: 0, error: nil)
+            case .failed: return ImageResult(ref: i.ref, digest: i.digest, action: "failed", bytes: 0, error: i.error)
+            case .send, .replace: return ImageResult(ref: i.ref, digest: i.digest, action: "failed", bytes: 0, error: error)
+            }
+        }
+        return NodeResult(name: p.client.name, url: p.client.url, error: nil, images: images, via: via)
+    }
+}
+
+/// Bytes the coordinator itself sent.
+public final class ByteCounter: Sendable {
+    private let value = NIOLockedValueBox<Int64>(0)
+    /// Makes a counter at 0.
+    public init() {}
+    /// Adds `n`.
+    public func add(_ n: Int) { value.withLockedValue { $0 += Int64(n) } }
+    /// The total.
+    public var total: Int64 { value.withLockedValue { $0 } }
+}
