@@ -74,6 +74,11 @@ public struct AgentConfiguration: Sendable {
         if clientCA != nil && tlsCertificate == nil {
             throw SeedError(.invalidInput, "--client-ca needs --tls-cert and --tls-key")
         }
+        for (flag, path) in [("--peer-ca", peerCA), ("--client-ca", clientCA), ("--tls-cert", tlsCertificate), ("--tls-key", tlsKey)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw SeedError(.invalidInput, "\(flag) \(path): no such readable file")
+            }
+        }
         guard (0...65535).contains(port) else { throw SeedError(.invalidInput, "invalid port \(port)") }
         guard maxBodyBytes > 0, maxUncompressedBytes > 0, maxEntries > 0, maxJSONBytes > 0, idleTimeout > 0 else {
             throw SeedError(.invalidInput, "limits must be positive")

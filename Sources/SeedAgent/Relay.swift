@@ -259,7 +259,11 @@ extension AgentService {
         case nil:
             response.error = .init(code: SeedError.Code.internal.rawValue, message: "the local load ended without a result")
         }
-        for o in response.relay where o.error != nil { metrics.relayFailures.increment() }
+        for o in response.relay {
+            guard let e = o.error else { continue }
+            metrics.relayFailures.increment()
+            logger.warning("relay: downstream node failed", metadata: ["node": "\(o.node)", "code": "\(e.code)", "error": "\(e.message)"])
+        }
         return response
     }
 }

@@ -179,6 +179,30 @@ struct RelayTests {
         #expect(Self.node(j, "node-0")["images"].map { "\($0)" }?.contains("present") == true)
     }
 
+    @Test("a downstream node that stops reading is abandoned by its relay; the chain above it completes")
+    func stalledDownstream() throws {
+        let c = try Chain(layer: 16 << 20, args: [1: ["--idle-timeout", "4"], 2: ["--idle-timeout", "4"]])
+        let proxy = try StallProxy(upstreamPort: c.agents[2].port)
+        c.proxies[2] = proxy
+        try c.writeManifest()
+        proxy.stall(true)
+        let start = Date()
+        var (status, j, out) = try c.sync(["--fanout", "chain"])
+        #expect(status == 1, "\(out)")
+        #expect(Date().timeIntervalSince(start) < 40, "the stall held the sync for \(Date().timeIntervalSince(start)) s")
+        #expect(Self.node(j, "node-0")["ok"] as? Bool == true, "\(out)")
+        #expect(Self.node(j, "node-1")["ok"] as? Bool == true, "\(out)")
+        #expect(Self.node(j, "node-2")["ok"] as? Bool == false)
+        #expect(try c.digest(1) == c.want)
+        #expect(try c.digest(2) == nil)
+        #expect(c.agents[1].log.contains("took no data") || "\(Self.node(j, "node-2"))".contains("no data"), "\(out)")
+
+        proxy.stall(false)
+        (status, j, out) = try c.sync(["--fanout", "chain"])
+        #expect(status == 0, "\(out)")
+        #expect(try c.digest(2) == c.want)
+    }
+
     @Test("a relay whose own load fails still forwards; an agent with --no-relay is sent to directly")
     func localFailureAndNoRelay() throws {
         let c = try Chain(layer: 1 << 20, args: [1: ["--max-body-bytes", "100000"]])

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""receiver.py PORT DIR: the baseline for scripts/bench/sync.sh. Accepts one HTTP PUT per
+"""receiver.py PORT DIR [HOST]: the baseline for scripts/bench/sync.sh. Accepts one HTTP PUT per
 connection (Content-Length or chunked), hashes the body with SHA-256 while writing it to a file
 in DIR, fsyncs, and answers 200 with the digest: what any receiver that verifies must do at
 least."""
 import hashlib, os, socket, sys
 
 port, d = int(sys.argv[1]), sys.argv[2]
+host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port)); srv.listen(8)
+srv.bind((host, port)); srv.listen(8)
 while True:
     c, _ = srv.accept()
     f = c.makefile("rb", buffering=1 << 20)
