@@ -85,7 +85,7 @@ final class AgentService: Sendable {
             return jsonResponse(await relay(request, plan: plan, only: only, forwarder: forwarder))
         }
         let progress = UploadProgress()
-        let body = LimitedBody(base: request.body, limit: config.maxBodyBytes, progress: progress)
+        let body = Coalesced(base: LimitedBody(base: request.body, limit: config.maxBodyBytes, progress: progress))
         let loaded = try await load(body, progress: progress, drain: DrainPolicy(bytes: 64 << 20, seconds: 10), only: nil)
         return jsonResponse(LoadResponse(images: loaded, bytes: progress.bytes))
     }

@@ -83,6 +83,8 @@ struct SeedErrorTests {
         (.cancelled, 408, 1),
         // Missing or wrong bearer token.
         (.unauthorized, 401, 1),
+        // The peer does not do this (an agent with --no-relay asked to relay).
+        (.forbidden, 403, 1),
         // A peer that cannot be reached.
         (.unavailable, 503, 1),
         // Generic I/O.
@@ -99,7 +101,7 @@ struct SeedErrorTests {
     @Test("the mapping table covers every code")
     func everyCodeCovered() {
         // If a code is added, the table above must grow with it.
-        #expect(SeedError.Code.allCases.count == 17)
+        #expect(SeedError.Code.allCases.count == 18)
     }
 
     @Test("codes have stable snake_case names", arguments: [
