@@ -114,6 +114,24 @@ func json(_ value: Any) -> String {
 
 func errorJSON(_ e: SeedError?) -> Any { e.map { $0.description } ?? NSNull() }
 
+/// `--fanout`, `--chain-length`: how archives travel (sync), or would (plan).
+struct FanoutOptions: ParsableArguments {
+    @Option(help: "How archives reach the nodes: direct (the coordinator sends to each), chain (to the first node of each chain, which forwards to the next while loading), tree (every node forwards to two), or auto (chains once three or more nodes need content).")
+    var fanout: String = "auto"
+
+    @Option(name: .customLong("chain-length"), help: "Most nodes in one chain or tree (one copy leaves the coordinator per chain).")
+    var chainLength = 32
+
+    var mode: Fanout { Fanout(rawValue: fanout) ?? .auto }
+
+    func validate() throws {
+        guard Fanout(rawValue: fanout) != nil else {
+            throw ValidationError("unknown --fanout \(SeedError.quote(fanout)): want \(Fanout.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (1...RelayPlan.maxNodes).contains(chainLength) else { throw ValidationError("--chain-length must be between 1 and \(RelayPlan.maxNodes)") }
+    }
+}
+
 /// `seed plan`: the decisions of sync, nothing sent.
 public struct PlanCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -123,6 +141,7 @@ public struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var filter: NodeFilter
+    @OptionGroup var relay: FanoutOptions
 
     public init() {}
 
@@ -135,6 +154,7 @@ public struct PlanCommand: AsyncParsableCommand {
                 try await preparePlan(common: common, filter: filter, http: http, logger: logger, label: "plan")
             }
         }
+        let topology = Syncer.topology(p.plans, fanout: relay.mode, maxGroup: relay.chainLength)
         if common.output == "json" {
             let nodes: [[String: Any]] = p.plans.map { n in
                 ["name": n.client.name, "url": n.client.url, "reachable": n.error == nil, "error": errorJSON(n.error),
@@ -144,7 +164,8 @@ public struct PlanCommand: AsyncParsableCommand {
                       "bytes": i.bytes, "error": errorJSON(i.error)] as [String: Any]
                  }]
             }
-            print(json(["bytes": p.plans.reduce(Int64(0)) { $0 + $1.bytes }, "nodes": nodes]))
+            let groups: [[[String: Any]]] = topology.map { g in g.map { ["node": $0.node, "via": $0.via ?? NSNull()] } }
+            print(json(["bytes": p.plans.reduce(Int64(0)) { $0 + $1.bytes }, "nodes": nodes, "fanout": Syncer.resolve(relay.mode, p.plans).rawValue, "relay": groups]))
             return
         }
         var rows: [[String]] = [["NODE", "IMAGE", "ACTION", "BYTES", "DIGEST"]]
@@ -161,6 +182,9 @@ public struct PlanCommand: AsyncParsableCommand {
         printTable(rows)
         let total = p.plans.reduce(Int64(0)) { $0 + $1.bytes }
         let sends = p.plans.flatMap(\.images).filter { $0.action == .send || $0.action == .replace }.count
+        for g in topology where g.count > 1 {
+            print("relay: " + g.map { "\($0.via ?? "coordinator") → \($0.node)" }.joined(separator: ", "))
+        }
         print("plan: \(sends) image transfers, \(formatBytes(total)) to \(p.plans.filter { $0.bytes > 0 }.count) of \(p.plans.count) nodes")
     }
 }
@@ -175,25 +199,14 @@ public struct SyncCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var filter: NodeFilter
 
-    @Option(help: "How archives reach the nodes: direct (the coordinator sends to each), chain (to the first node of each chain, which forwards to the next while loading), tree (every node forwards to two), or auto (chains once three or more nodes need content).")
-    var fanout: String = "auto"
-
-    @Option(name: .customLong("chain-length"), help: "Most nodes in one chain or tree (one copy leaves the coordinator per chain).")
-    var chainLength = 32
+    @OptionGroup var relay: FanoutOptions
 
     public init() {}
 
-    public func validate() throws {
-        guard Fanout(rawValue: fanout) != nil else {
-            throw ValidationError("unknown --fanout \(SeedError.quote(fanout)): want \(Fanout.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard (1...RelayPlan.maxNodes).contains(chainLength) else { throw ValidationError("--chain-length must be between 1 and \(RelayPlan.maxNodes)") }
-    }
-
     public func run() async throws {
         let logger = try makeLogger(label: "seed.sync", level: common.logLevel)
-        let fanout = Fanout(rawValue: self.fanout) ?? .auto
-        let chainLength = self.chainLength
+        let fanout = relay.mode
+        let chainLength = relay.chainLength
         let egress = ByteCounter()
         let start = ContinuousClock.now
         let common = self.common

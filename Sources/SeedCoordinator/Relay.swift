@@ -267,3 +267,20 @@ public final class ByteCounter: Sendable {
     /// The total.
     public var total: Int64 { value.withLockedValue { $0 } }
 }
+
+extension Syncer {
+    /// The fanout a push of `plans` uses: `auto` resolved by how many nodes need content.
+    public static func resolve(_ fanout: Fanout, _ plans: [NodePlan]) -> Fanout {
+        guard fanout == .auto else { return fanout }
+        return plans.filter { $0.error == nil && $0.bytes > 0 }.count >= 3 ? .chain : .direct
+    }
+
+    /// The relay groups a push of `plans` would start with: per group, every node that needs
+    /// content and the node it receives from (nil: the coordinator).
+    public static func topology(_ plans: [NodePlan], fanout: Fanout, maxGroup: Int) -> [[(node: String, via: String?)]] {
+        let needing = plans.filter { $0.error == nil && $0.bytes > 0 }
+        return groups(needing, fanout: resolve(fanout, plans), maxGroup: maxGroup, leaves: []).map { g in
+            g.nodes.indices.map { (g.nodes[$0].client.name, g.sender[$0].map { g.nodes[$0].client.name }) }
+        }
+    }
+}

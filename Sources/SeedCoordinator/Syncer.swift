@@ -173,8 +173,7 @@ public final class Syncer: Sendable {
     /// plans the named nodes again (fresh inventories) for a later round.
     public func push(_ plans: [NodePlan], concurrency: Int, attempts: Int = 3, fanout: Fanout = .direct, maxGroup: Int = 32,
                      replan: @escaping @Sendable ([String]) async -> [NodePlan] = { _ in [] }) async -> [NodeResult] {
-        let needing = plans.filter { $0.error == nil && $0.bytes > 0 }.count
-        let mode: Fanout = fanout == .auto ? (needing >= 3 ? .chain : .direct) : fanout
+        let mode = Self.resolve(fanout, plans)
         if mode != .direct {
             return await pushRelayed(plans, fanout: mode, maxGroup: maxGroup, concurrency: concurrency, attempts: attempts, replan: replan)
         }

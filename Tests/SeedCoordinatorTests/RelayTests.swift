@@ -102,6 +102,15 @@ struct RelayTests {
     @Test("a chain of three: one copy leaves the coordinator, every node loads it, every hop is named; then a tree")
     func chainAndTree() throws {
         let c = try Chain(layer: 4 << 20)
+        // plan shows the chain it would use, and sends nothing.
+        let plan = try run([try seedBinary(), "plan", "-f", c.tmp.sub("seed.yaml"), "--cache", c.tmp.sub("cache"), "-o", "json"], check: false)
+        let pj = (try? JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any]) ?? [:]
+        #expect(pj["fanout"] as? String == "chain", "\(plan.stdout)\(plan.stderr)")
+        let groups = (pj["relay"] as? [[[String: Any]]]) ?? []
+        #expect(groups.map { $0.map { "\($0["via"] as? String ?? "-")>\($0["node"] as? String ?? "")" } } == [["->node-0", "node-0>node-1", "node-1>node-2"]])
+        let planText = try run([try seedBinary(), "plan", "-f", c.tmp.sub("seed.yaml"), "--cache", c.tmp.sub("cache"), "--fanout", "tree"], check: false)
+        #expect(planText.stdout.contains("relay: coordinator → node-0, node-0 → node-1, node-0 → node-2"), "\(planText.stdout)")
+        #expect(try c.digest(0) == nil)
         var (status, j, out) = try c.sync(["--fanout", "chain"])
         #expect(status == 0, "\(out)")
         for i in 0..<3 { #expect(try c.digest(i) == c.want, "node-\(i)") }
