@@ -130,8 +130,14 @@ start_agents() {
     echo "nodes:"; for i in $(seq "$n"); do echo "  - {name: n$i, url: \"http://$(addr "n$i"):7441\"}"; done
     echo "agents:"; echo "  tokenFile: $work/token"; } > "$work/seed.yaml"
 }
+peak_rss=0
 stop_agents() {
-  local p
+  local p r
+  peak_rss=0
+  for p in "${agents[@]}"; do
+    r=$(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    [ "${r:-0}" -gt "$peak_rss" ] && peak_rss=$r
+  done
   for p in "${agents[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${agents[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$fs"/store-*
@@ -139,7 +145,7 @@ stop_agents() {
 
 results="$work/results.tsv"
 : > "$results"
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >> "$results"; }   # mode n seconds seed_egress veth_egress
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-0}" >> "$results"; }   # mode n seconds seed_egress veth_egress agent_rss_kib
 
 # Calibration: one link, curl into the hashing receiver.
 if want curl; then
@@ -148,7 +154,7 @@ sleep 1
 tx0=$(txbytes); t0=$(now)
 nx coord curl -sS -o /dev/null -T "$fs/app.tar" "http://$(addr n1):9000/upload"
 t1=$(now); tx1=$(txbytes)
-record curl 1 "$(echo "$t1 - $t0" | bc -l)" "$bytes" "$((tx1 - tx0))"
+record curl 1 "$(echo "$t1 - $t0" | bc -l)" "$bytes" "$((tx1 - tx0))" 0
 kill "$rpid"; wait "$rpid" 2>/dev/null || true; rm -f "$fs/upload"
 echo "curl   n=1  $(tail -1 "$results" | cut -f3) s" >&2
 fi
@@ -165,9 +171,9 @@ for n in $NODES; do
     t1=$(now); tx1=$(txbytes)
     egress=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['egressBytes'])" "$work/sync-$mode-$n.json")
     [ "$mode" = chain ] && m=relay || m=direct
-    record "$m" "$n" "$(echo "$t1 - $t0" | bc -l)" "$egress" "$((tx1 - tx0))"
-    echo "$m n=$n  $(tail -1 "$results" | cut -f3) s" >&2
     stop_agents
+    record "$m" "$n" "$(echo "$t1 - $t0" | bc -l)" "$egress" "$((tx1 - tx0))" "$peak_rss"
+    echo "$m n=$n  $(tail -1 "$results" | cut -f3) s, agents' peak RSS $((peak_rss / 1024)) MiB" >&2
   done
   # What users run today: every node pulls from the one registry at once.
   want registry || continue
@@ -178,7 +184,7 @@ for n in $NODES; do
   done
   for p in "${pulls[@]}"; do wait "$p" || { echo "a registry pull failed" >&2; exit 1; }; done
   t1=$(now)
-  record registry "$n" "$(echo "$t1 - $t0" | bc -l)" 0 0
+  record registry "$n" "$(echo "$t1 - $t0" | bc -l)" 0 0 0
   echo "registry n=$n  $(tail -1 "$results" | cut -f3) s" >&2
   rm -rf "$fs"/pull-*
 done
@@ -188,24 +194,26 @@ import json, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 out, size, rate, mib, queue = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 t, runs = {}, []
-for mode, n, secs, egress, veth in rows:
-    n, secs, egress, veth = int(n), float(secs), int(egress), int(veth)
+for mode, n, secs, egress, veth, rss in rows:
+    n, secs, egress, veth, rss = int(n), float(secs), int(egress), int(veth), int(rss)
     t[(mode, n)] = secs
     seedrun = mode in ("direct", "relay")
     runs.append({"mode": mode, "nodes": n, "seconds": round(secs, 3),
                  "seedEgressBytes": egress if seedrun else None,
                  "vethEgressBytes": veth if mode != "registry" else None,
-                 "copiesFromCoordinator": round(veth / size, 2) if seedrun else None})
+                 "copiesFromCoordinator": round(veth / size, 2) if seedrun else None,
+                 "agentPeakRSSMiB": round(rss / 1024, 1) if seedrun else None})
 def f(x, w, p=2): return f"{x:>{w}.{p}f}" if x is not None else f"{'-':>{w}}"
 def ratio(a, b): return a / b if a is not None and b else None
 ns = sorted({r["nodes"] for r in runs if r["mode"] != "curl"})
 t1 = t.get(("relay", 1))
 print(f"archive {size} bytes ({mib} MiB); every link capped at {rate} with a {queue} ms queue (tc tbf), both ways")
-print(f"{'nodes':>5} {'direct s':>9} {'relay s':>8} {'registry s':>11} {'relay/T(1)':>11} {'registry/relay':>15} {'copies out (relay)':>19}")
+print(f"{'nodes':>5} {'direct s':>9} {'relay s':>8} {'registry s':>11} {'relay/T(1)':>11} {'registry/relay':>15} {'copies out (relay)':>19} {'relay agent RSS MiB':>20}")
 for n in ns:
     d, r, g = t.get(("direct", n)), t.get(("relay", n)), t.get(("registry", n))
     copies = next((x["copiesFromCoordinator"] for x in runs if x["mode"] == "relay" and x["nodes"] == n), None)
-    print(f"{n:>5} {f(d, 9)} {f(r, 8)} {f(g, 11)} {f(ratio(r, t1), 11, 3)} {f(ratio(g, r), 15)} {f(copies, 19)}")
+    rss = next((x["agentPeakRSSMiB"] for x in runs if x["mode"] == "relay" and x["nodes"] == n), None)
+    print(f"{n:>5} {f(d, 9)} {f(r, 8)} {f(g, 11)} {f(ratio(r, t1), 11, 3)} {f(ratio(g, r), 15)} {f(copies, 19)} {f(rss, 20, 1)}")
 ratios = {}
 top = max(ns) if ns else None
 if top and ratio(t.get(("relay", top)), t1): ratios[f"relayT({top})/T(1)"] = round(t[("relay", top)] / t1, 3)
