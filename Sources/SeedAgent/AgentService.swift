@@ -80,6 +80,11 @@ final class AgentService: Sendable {
             guard let forwarder else {
                 throw SeedError(.forbidden, "this agent does not relay (started with --no-relay)")
             }
+            // Without a token or client certificates anyone who can connect could make this
+            // agent open connections anywhere.
+            guard config.token != nil || config.clientCA != nil else {
+                throw SeedError(.forbidden, "this agent relays only with a token or client certificates configured")
+            }
             let plan = try RelayPlan.decode(header)
             let only = try plan.load.map { Set(try $0.map { try Reference($0) }) }
             return jsonResponse(await relay(request, plan: plan, only: only, forwarder: forwarder))
@@ -92,7 +97,7 @@ final class AgentService: Sendable {
 
     /// Reads an archive from `body` into the store, verifies it and loads its images (those
     /// named in `only`, if given).
-    func load<Body: AsyncSequence & Sendable>(_ body: Body, progress: UploadProgress, drain: DrainPolicy?, only: Set<Reference>?) async throws -> [LoadedImage] where Body.Element == ByteBuffer {
+    func load<Body: AsyncSequence & Sendable>(_ body: Body, progress: UploadProgress, drain: DrainPolicy?, only: Set<Reference>?, idle: Double? = nil) async throws -> [LoadedImage] where Body.Element == ByteBuffer {
         await gate.enter()
         metrics.uploadsInFlight.increment(by: 1)
         var loadedSomething = false
@@ -108,7 +113,7 @@ final class AgentService: Sendable {
                 drainAfterFailure: drain,
                 only: only
             )
-            let contents = try await withIdleTimeout(progress: progress) {
+            let contents = try await withIdleTimeout(progress: progress, timeout: idle ?? config.idleTimeout) {
                 try await ImageArchiveReader.read(body, into: store, options: options)
             }
             for image in contents.images where image.names.isEmpty {
@@ -142,8 +147,7 @@ final class AgentService: Sendable {
     }
 
     /// Runs `body`, failing it if the upload makes no progress for `idleTimeout` seconds.
-    func withIdleTimeout<T: Sendable>(progress: UploadProgress, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = config.idleTimeout
+    func withIdleTimeout<T: Sendable>(progress: UploadProgress, timeout: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {

@@ -49,66 +49,93 @@ final class Forwarder: Sendable {
     }
 }
 
-/// One downstream node of a relay: the bytes handed to it, and its request.
-final class Forward: Sendable {
-    let hop: RelayHop
-    let plan: RelayPlan
+/// One consumer of a relayed body (a forward, or this node's own load): the chunks handed to
+/// it one at a time, and how many bytes it has taken.
+final class Sink: Sendable {
     let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
     private let state = NIOLockedValueBox<(offered: Int64, taken: Int64, done: Bool)>((0, 0, false))
-
-    init(hop: RelayHop, plan: RelayPlan) {
-        self.hop = hop
-        self.plan = plan
-    }
 
     var done: Bool { state.withLockedValue { $0.done } }
     var taken: Int64 { state.withLockedValue { $0.taken } }
 
-    /// Hands a chunk to the request body; returns once it was taken, or at once if the
-    /// forward has ended.
+    /// Hands a chunk over; returns once it was taken, or at once if the consumer has ended.
     func send(_ chunk: ByteBuffer) async {
         guard !done else { return }
         state.withLockedValue { $0.offered += Int64(chunk.readableBytes) }
         await channel.send(chunk)
     }
 
-    /// Runs the request and returns the outcomes of this node and every node below it that
-    /// reported. A forward that takes no bytes for `stallTimeout` seconds while bytes wait is
-    /// cancelled (a stalled node must not hold up its siblings and the upstream chain).
-    func run(_ forwarder: Forwarder, authorization: String?) async -> [RelayOutcome] {
-        defer {
-            state.withLockedValue { $0.done = true }
-            channel.finish()
+    /// The consumer is gone: pending and later sends return at once.
+    func end(_ error: (any Error)? = nil) {
+        state.withLockedValue { $0.done = true }
+        if let error { channel.fail(error) } else { channel.finish() }
+    }
+
+    /// Returns true when bytes have waited `timeout` seconds without the consumer taking any;
+    /// false when cancelled.
+    func stalled(timeout: Double) async -> Bool {
+        var last = taken
+        var since = ContinuousClock.now
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .milliseconds(min(1000, Int(timeout * 250)))) } catch { return false }
+            let (offered, taken, done) = state.withLockedValue { ($0.offered, $0.taken, $0.done) }
+            if done { return false }
+            if taken != last || offered == taken {
+                last = taken
+                since = .now
+            } else if ContinuousClock.now - since > .milliseconds(Int(timeout * 1000)) {
+                return true
+            }
         }
-        return await withTaskGroup(of: [RelayOutcome]?.self) { group in
+        return false
+    }
+
+    fileprivate func took(_ n: Int) { state.withLockedValue { $0.taken += Int64(n) } }
+}
+
+/// One downstream node of a relay: its sink and its request.
+final class Forward: Sendable {
+    let hop: RelayHop
+    let plan: RelayPlan
+    let sink = Sink()
+    /// Seconds it may take nothing while bytes wait: longer the deeper the tree below it, so a
+    /// stall is cut where it is, by the relay nearest to it, not by one further up.
+    let stallTimeout: Double
+
+    init(hop: RelayHop, plan: RelayPlan, baseTimeout: Double) {
+        self.hop = hop
+        self.plan = plan
+        self.stallTimeout = baseTimeout * Double(1 + plan.height)
+    }
+
+    var done: Bool { sink.done }
+    var taken: Int64 { sink.taken }
+    func send(_ chunk: ByteBuffer) async { await sink.send(chunk) }
+
+    /// Runs the request and returns the outcomes of this node and of the nodes of its subtree
+    /// that reported (anything else a downstream agent claims is dropped). A forward that
+    /// takes nothing for `stallTimeout` seconds while bytes wait is cancelled: a stalled node
+    /// must not hold up its siblings and the chain above it.
+    func run(_ forwarder: Forwarder, authorization: String?) async -> [RelayOutcome] {
+        defer { sink.end() }
+        let outcomes = await withTaskGroup(of: [RelayOutcome]?.self) { group in
             group.addTask { await self.execute(forwarder, authorization: authorization) }
-            group.addTask { await self.watch(timeout: forwarder.stallTimeout) }
+            group.addTask {
+                guard await self.sink.stalled(timeout: self.stallTimeout) else { return nil }
+                return [self.failure(.unavailable, "node \(self.hop.name) (\(self.hop.url)) took no data for \(Int(self.stallTimeout)) seconds; relay to it abandoned")]
+            }
             var first: [RelayOutcome]? = nil
             while first == nil, let r = await group.next() { first = r }
             group.cancelAll()
             return first ?? [failure(.internal, "relay to \(hop.name) ended without a result")]
         }
+        let allowed = Set([hop.name] + plan.hops.map(\.name))
+        var seen = Set<String>()
+        return outcomes.filter { allowed.contains($0.node) && seen.insert($0.node).inserted }
     }
 
     func failure(_ code: SeedError.Code, _ message: String) -> RelayOutcome {
         RelayOutcome(node: hop.name, images: [], bytes: taken, error: .init(code: code.rawValue, message: message))
-    }
-
-    /// Returns an outcome only when the forward stalled; nil when cancelled.
-    func watch(timeout: Double) async -> [RelayOutcome]? {
-        var last = taken
-        var since = ContinuousClock.now
-        while !Task.isCancelled {
-            do { try await Task.sleep(for: .milliseconds(min(1000, Int(timeout * 250)))) } catch { return nil }
-            let (offered, taken) = state.withLockedValue { ($0.offered, $0.taken) }
-            if taken != last || offered == taken {
-                last = taken
-                since = .now
-            } else if ContinuousClock.now - since > .milliseconds(Int(timeout * 1000)) {
-                return [failure(.unavailable, "node \(hop.name) (\(hop.url)) took no data for \(timeout) seconds; relay to it abandoned")]
-            }
-        }
-        return nil
     }
 
     func execute(_ forwarder: Forwarder, authorization: String?) async -> [RelayOutcome] {
@@ -124,7 +151,7 @@ final class Forward: Sendable {
             return [failure(.internal, "cannot encode the relay plan for \(hop.name): \(error)")]
         }
         if url.lowercased().hasPrefix("https:") { request.tlsConfiguration = forwarder.tls }
-        request.body = .stream(TakenCounter(forward: self), length: .unknown)
+        request.body = .stream(TakenCounter(sink: sink), length: .unknown)
         do {
             let response = try await forwarder.http.execute(request, timeout: .hours(6))
             let body = try await response.body.collect(upTo: 16 << 20)
@@ -145,25 +172,24 @@ final class Forward: Sendable {
         }
     }
 
-    fileprivate func took(_ n: Int) { state.withLockedValue { $0.taken += Int64(n) } }
 }
 
-/// The request body of a forward: the chunks handed to it, counted as they are taken.
+/// What a sink's consumer reads: the chunks handed to it, counted as they are taken.
 struct TakenCounter: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
-    let forward: Forward
+    let sink: Sink
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingChannel<ByteBuffer, any Error>.Iterator
-        let forward: Forward
+        let sink: Sink
         mutating func next() async throws -> ByteBuffer? {
             guard let b = try await base.next() else { return nil }
-            forward.took(b.readableBytes)
+            sink.took(b.readableBytes)
             return b
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: forward.channel.makeAsyncIterator(), forward: self.forward) }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: sink.channel.makeAsyncIterator(), sink: sink) }
 }
 
 /// A request body whose bytes are counted (for the idle timer and the answer), with no limit.
@@ -223,41 +249,44 @@ struct Coalesced<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), size: size) }
 }
 
-/// Whether a consumer of the tee still takes bytes.
-final class Flag: Sendable {
-    private let value = NIOLockedValueBox(false)
-    var isSet: Bool { value.withLockedValue { $0 } }
-    func set() { value.withLockedValue { $0 = true } }
-}
-
 extension AgentService {
-    /// A relayed upload: every chunk of the body goes to this node's own ingest and to each
+    /// A relayed upload: every chunk of the body goes to this node's own load and to each
     /// forward, in turn, each taking it before the next chunk is read (backpressure: the chain
     /// moves at the pace of its slowest live member, with one chunk in flight per member). A
-    /// failed forward or a failed local load drops out and the others go on.
+    /// failed or stalled forward, or a failed or stalled local load, drops out and the others
+    /// go on.
     func relay(_ request: Request, plan: RelayPlan, only: Set<Reference>?, forwarder: Forwarder) async -> RelayResponse {
         let progress = UploadProgress()
-        let local = AsyncThrowingChannel<ByteBuffer, any Error>()
-        let localDone = Flag()
-        let forwards = plan.children().map { Forward(hop: $0.hop, plan: $0.plan) }
+        let local = Sink()
+        let base = config.idleTimeout / 2
+        let forwards = plan.children().map { Forward(hop: $0.hop, plan: $0.plan, baseTimeout: base) }
         let authorization = request.headers[.authorization]
         logger.info("relay", metadata: ["to": "\(forwards.map(\.hop.name).joined(separator: " "))", "downstream": "\(plan.hops.count)"])
         let localResult = NIOLockedValueBox<Result<[LoadedImage], any Error>?>(nil)
         let outcomes = NIOLockedValueBox<[RelayOutcome]>([])
+        // This node's own silence timer must outlast the stall timers of every relay below it:
+        // while a stall further down is being cut, this node hears nothing either.
+        let idle = config.idleTimeout * Double(1 + plan.height)
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                defer {
-                    localDone.set()
-                    local.finish()
-                }
+                defer { local.end() }
                 do {
                     // The size limit guards this node's store; bytes it only passes on do not count.
-                    let limited = LimitedBody(base: local, limit: self.config.maxBodyBytes, progress: UploadProgress())
-                    let loaded = try await self.load(limited, progress: progress, drain: nil, only: only)
+                    let limited = LimitedBody(base: TakenCounter(sink: local), limit: self.config.maxBodyBytes, progress: UploadProgress())
+                    let loaded = try await self.load(limited, progress: progress, drain: nil, only: only, idle: idle)
                     localResult.withLockedValue { $0 = .success(loaded) }
                 } catch {
                     localResult.withLockedValue { $0 = .failure(error) }
+                }
+            }
+            if !forwards.isEmpty {
+                // A local load that cannot keep up (a slow disk, a long garbage collection)
+                // must not starve the nodes below: it is dropped, they go on.
+                group.addTask {
+                    if await local.stalled(timeout: base) {
+                        local.end(SeedError(.cancelled, "this node took no data for \(Int(base)) seconds while relaying; its own load was abandoned so the nodes after it could go on"))
+                    }
                 }
             }
             for f in forwards {
@@ -268,19 +297,20 @@ extension AgentService {
             }
             do {
                 for try await chunk in Coalesced(base: CountedBody(base: request.body, progress: progress)) {
-                    if !localDone.isSet { await local.send(chunk) }
+                    await local.send(chunk)
                     for f in forwards { await f.send(chunk) }
-                    if localDone.isSet && forwards.allSatisfy(\.done) { break }
+                    if local.done && forwards.allSatisfy(\.done) { break }
                 }
                 metrics.relayedBytes.increment(by: forwards.reduce(Int64(0)) { $0 + $1.taken })
-                local.finish()
-                for f in forwards { f.channel.finish() }
+                local.end()
+                for f in forwards { f.sink.end() }
             } catch {
                 // The upstream broke off: nothing of this body may look complete downstream.
-                local.fail(error)
-                for f in forwards { f.channel.fail(error) }
+                local.end(error)
+                for f in forwards { f.sink.end(error) }
                 group.cancelAll()
             }
+            // The local watchdog ends with the local load (its sink is then done).
             await group.waitForAll()
         }
 

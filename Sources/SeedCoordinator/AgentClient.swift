@@ -48,6 +48,7 @@ public struct AgentClient: Sendable {
             let msg = e.map { "\($0.error.code): \($0.error.message)" } ?? "HTTP \(response.status.code)"
             let code: SeedError.Code = switch response.status.code {
             case 401: .unauthorized
+            case 403: .forbidden
             case 404: .notFound
             case 409: .missingBlobs
             case 413: .tooLarge

@@ -41,7 +41,7 @@ extension Syncer {
     /// `maxGroup` nodes, in manifest order. Nodes in `leaves` (they refused to relay) are
     /// sent to on their own.
     static func groups(_ plans: [NodePlan], fanout: Fanout, maxGroup: Int, leaves: Set<String>) -> [RelayGroup] {
-        var byPlatform: [String: [NodePlan]] = [:]
+        var byKey: [String: [NodePlan]] = [:]
         var order: [String] = []
         var out: [RelayGroup] = []
         for p in plans {
@@ -49,25 +49,55 @@ extension Syncer {
                 out.append(RelayGroup(nodes: [p], sender: [nil]))
                 continue
             }
-            let key = p.platform?.description ?? ""
-            if byPlatform[key] == nil { order.append(key) }
-            byPlatform[key, default: []].append(p)
+            // One archive per platform and set of images: every member loads all of it, and no
+            // node stages (or counts against its limits) images it does not want.
+            let refs = p.images.filter { $0.action == .send || $0.action == .replace }.map(\.ref.description).sorted()
+            let key = (p.platform?.description ?? "") + "\n" + refs.joined(separator: "\n")
+            if byKey[key] == nil { order.append(key) }
+            byKey[key, default: []].append(p)
         }
         for key in order {
-            let members = byPlatform[key]!
+            let members = byKey[key]!
             var start = 0
             let size = max(1, maxGroup)
             while start < members.count {
-                let chunk = Array(members[start..<min(start + size, members.count)])
+                out.append(shape(Array(members[start..<min(start + size, members.count)]), fanout: fanout))
                 start += size
-                let sender: [Int?] = chunk.indices.map { i in
-                    if i == 0 { return nil }
-                    return fanout == .tree ? (i - 1) / 2 : i - 1
-                }
-                out.append(RelayGroup(nodes: chunk, sender: sender))
             }
         }
         return out
+    }
+
+    /// A chain or binary tree over `members`, the first one at its head.
+    static func shape(_ members: [NodePlan], fanout: Fanout) -> RelayGroup {
+        RelayGroup(nodes: members, sender: members.indices.map { i in
+            if i == 0 { return nil }
+            return fanout == .tree ? (i - 1) / 2 : i - 1
+        })
+    }
+
+    /// The `Seed-Relay` plan for a group: hop k is node k+1, forwarded by the head (nil) or by
+    /// hop sender-1; each node loads only its own images when that is not all of the archive.
+    static func relayPlan(_ g: RelayGroup) -> RelayPlan {
+        let refs = g.nodes.map { p in p.images.filter { $0.action == .send || $0.action == .replace }.map(\.ref.description) }
+        let all = Set(refs.joined())
+        let load: (Int) -> [String]? = { i in Set(refs[i]) == all ? nil : refs[i].sorted() }
+        var hops: [RelayHop] = []
+        for i in g.nodes.indices.dropFirst() {
+            let s = g.sender[i]!
+            hops.append(RelayHop(name: g.nodes[i].client.name, url: g.nodes[i].client.url, load: load(i), via: s == 0 ? nil : s - 1))
+        }
+        return RelayPlan(load: load(0), hops: hops)
+    }
+
+    /// Splits groups whose plan would not fit in the header an agent accepts.
+    static func fit(_ groups: [RelayGroup], fanout: Fanout) -> [RelayGroup] {
+        groups.flatMap { g -> [RelayGroup] in
+            let size = (try? relayPlan(g).encoded().utf8.count) ?? Int.max
+            guard g.nodes.count > 1, size > RelayPlan.maxEncodedBytes else { return [g] }
+            let half = g.nodes.count / 2
+            return fit([shape(Array(g.nodes[..<half]), fanout: fanout), shape(Array(g.nodes[half...]), fanout: fanout)], fanout: fanout)
+        }
     }
 
     /// Pushes through relays, in rounds: a node whose sender failed before it could report
@@ -77,14 +107,20 @@ extension Syncer {
     /// but lacks); other failures are final, as for direct pushes.
     func pushRelayed(_ plans: [NodePlan], fanout: Fanout, maxGroup: Int, concurrency: Int, attempts: Int,
                      replan: @Sendable ([String]) async -> [NodePlan]) async -> [NodeResult] {
+        let busy = plans.filter { $0.bytes > 0 }
+        progress.start(total: busy.count, bytes: busy.reduce(0) { $0 + $1.bytes })
+        defer { progress.finish() }
+        // Results are matched by node name: with two nodes of one name (a static entry and the
+        // same agent found again by discovery), relaying could mix them up.
+        if Set(plans.map(\.client.name)).count != plans.count {
+            logger.warning("two nodes share a name; pushing directly")
+            return await boundedMap(plans, concurrency: concurrency) { p in await self.pushNode(p, attempts: attempts) }
+        }
         var final: [String: NodeResult] = [:]
         var pending = plans
         var used: [String: Int] = [:]
         var leaves = Set<String>()
         var round = 0
-        let busy = plans.filter { $0.bytes > 0 }
-        progress.start(total: busy.count, bytes: busy.reduce(0) { $0 + $1.bytes })
-        defer { progress.finish() }
         while !pending.isEmpty {
             round += 1
             var work: [NodePlan] = []
@@ -96,7 +132,11 @@ extension Syncer {
                 }
             }
             guard !work.isEmpty else { break }
-            let groups = Self.groups(work, fanout: fanout, maxGroup: maxGroup, leaves: leaves)
+            // Relays get two rounds; nodes still not done after that are sent to directly, so a
+            // failure every relay hits (a policy blocking agent-to-agent traffic, a wrong peer
+            // CA) costs one more round, not one round per hop.
+            let mode: Fanout = round > 2 ? .direct : fanout
+            let groups = Self.fit(Self.groups(work, fanout: mode, maxGroup: maxGroup, leaves: leaves), fanout: mode)
             for g in groups where g.nodes.count > 1 {
                 let hops = g.nodes.indices.dropFirst().map { "\(g.nodes[g.sender[$0]!].client.name) → \(g.nodes[$0].client.name)" }
                 logger.info("relay", metadata: ["round": "\(round)", "head": "\(g.nodes[0].client.name)", "hops": "\(hops.joined(separator: ", "))"])
@@ -112,14 +152,20 @@ extension Syncer {
                     case .loaded(let loaded, _):
                         final[name] = result(p, loaded: loaded, via: via, streamed: o.blobBytes)
                     case .failed(let e):
-                        if e.code == .forbidden && g.nodes.count > 1 && !leaves.contains(name) {
-                            // It does not relay: send to it on its own next round.
+                        let refusedRelay = e.code == .forbidden || ((e.code == .invalidInput || e.code == .tooLarge) && e.message.contains(RelayPlan.header))
+                        if refusedRelay && g.nodes.count > 1 && !leaves.contains(name) {
+                            // It does not relay (or not this plan): send to it on its own next round.
                             leaves.insert(name)
                             again.append(name)
                             continue
                         }
+                        if o.coordinatorFailed {
+                            final[name] = result(p, error: e, via: via)
+                            continue
+                        }
                         used[name, default: 0] += 1
-                        if (e.code == .unavailable || e.code == .missingBlobs) && used[name]! < attempts {
+                        // A stalled relay (cancelled) may have been a neighbour's fault: retried too.
+                        if (e.code == .unavailable || e.code == .missingBlobs || e.code == .cancelled) && used[name]! < attempts {
                             logger.info("retrying node", metadata: ["node": "\(name)", "attempt": "\(used[name]! + 1)", "error": "\(e)"])
                             temporary = temporary || e.code == .unavailable
                             again.append(name)
@@ -143,6 +189,8 @@ extension Syncer {
     struct GroupOutcome: Sendable {
         var nodes: [RelayNodeOutcome]
         var blobBytes: Int64
+        /// The coordinator could not build the archive: every node failed, none is to blame.
+        var coordinatorFailed = false
     }
 
     /// Sends one archive to a group's head, which relays it down the group.
@@ -151,17 +199,17 @@ extension Syncer {
         func all(_ e: SeedError) -> GroupOutcome {
             GroupOutcome(nodes: [.failed(e)] + Array(repeating: .notReached("the head \(head.client.name) failed: \(e)"), count: g.nodes.count - 1), blobBytes: 0)
         }
+        func coordinator(_ e: SeedError) -> GroupOutcome {
+            GroupOutcome(nodes: Array(repeating: .failed(e), count: g.nodes.count), blobBytes: 0, coordinatorFailed: true)
+        }
         // The archive: every image any member needs; a layer is left out only if no member needs it.
         var images: [OCIArchiveWriter.Image] = []
-        var refs: [[String]] = []
         for p in g.nodes {
             let send = p.images.filter { $0.action == .send || $0.action == .replace }
-            refs.append(send.map(\.ref.description))
             for i in send where !images.contains(where: { $0.names == [i.ref] }) {
                 images.append(OCIArchiveWriter.Image(names: [i.ref], root: i.root!))
             }
         }
-        let allRefs = Set(images.map { $0.names[0].description })
         var needed = Set<Digest>()
         let archiveParts: (json: [Descriptor], layers: [Descriptor])
         do {
@@ -173,19 +221,13 @@ extension Syncer {
                 needed.formUnion(layers.map(\.digest).filter { !omit.contains($0) })
             }
         } catch {
-            return all((error as? SeedError) ?? SeedError(.internal, "\(error)"))
+            return coordinator((error as? SeedError) ?? SeedError(.internal, "\(error)"))
         }
         let omit = Set(archiveParts.layers.map(\.digest)).subtracting(needed)
         let blobBytes = archiveParts.json.reduce(Int64(0)) { $0 + $1.size } + archiveParts.layers.filter { needed.contains($0.digest) }.reduce(Int64(0)) { $0 + $1.size }
 
-        // The plan: hop k is node k+1; its sender is the head (nil) or hop sender-1.
-        let load: (Int) -> [String]? = { i in Set(refs[i]) == allRefs ? nil : refs[i].sorted() }
-        var hops: [RelayHop] = []
-        for i in g.nodes.indices.dropFirst() {
-            let s = g.sender[i]!
-            hops.append(RelayHop(name: g.nodes[i].client.name, url: g.nodes[i].client.url, load: load(i), via: s == 0 ? nil : s - 1))
-        }
-        let plan = RelayPlan(load: load(0), hops: hops)
+        let plan = Self.relayPlan(g)
+        let hops = plan.hops
         let item = g.nodes.count > 1 ? "\(head.client.name) (+\(g.nodes.count - 1) relayed)" : head.client.name
         progress.begin(item)
         let archive = OCIArchiveWriter.write(images, from: cache.store, omit: omit, platform: head.platform)

@@ -274,7 +274,9 @@ public struct RelayPlan: Codable, Sendable, Equatable {
         }
         try plan.load.map(checkRefs)
         for (i, h) in plan.hops.enumerated() {
-            guard !h.name.isEmpty, h.name.utf8.count <= 253, h.name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+            guard !h.name.isEmpty, h.name.utf8.count <= 253,
+                  !h.name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
+            else {
                 throw SeedError(.invalidInput, "\(header) header: invalid node name \(SeedError.quote(h.name))")
             }
             if let v = h.via, !(0..<i).contains(v) {
@@ -283,7 +285,25 @@ public struct RelayPlan: Codable, Sendable, Equatable {
             try checkURL(h.url)
             try h.load.map(checkRefs)
         }
+        let urls = plan.hops.map { $0.url.lowercased() }
+        if Set(urls).count != urls.count {
+            throw SeedError(.invalidInput, "\(header) header names the same agent URL twice")
+        }
+        let direct = plan.hops.filter { $0.via == nil }.count
+        guard direct <= maxFanout, plan.hops.indices.allSatisfy({ i in plan.hops.filter { $0.via == i }.count <= maxFanout }) else {
+            throw SeedError(.invalidInput, "\(header) header: a node may forward to at most \(maxFanout) others")
+        }
         return plan
+    }
+
+    /// Most nodes one node forwards to.
+    public static let maxFanout = 8
+
+    /// How many hops deep the tree below the receiver goes (0: it forwards to nobody).
+    public var height: Int {
+        var depth = [Int](repeating: 1, count: hops.count)
+        for (i, h) in hops.enumerated() { if let v = h.via { depth[i] = depth[v] + 1 } }
+        return depth.max() ?? 0
     }
 
     static func checkRefs(_ refs: [String]) throws {
@@ -347,5 +367,17 @@ public struct RelayResponse: Codable, Sendable, Equatable {
         self.bytes = bytes
         self.error = error
         self.relay = relay
+    }
+
+    enum CodingKeys: String, CodingKey { case images, bytes, error, relay }
+
+    /// Decodes; an agent that does not relay answers a plain load response (no `error`, no
+    /// `relay`): its downstream nodes were then not reached.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        images = try c.decode([LoadedImage].self, forKey: .images)
+        bytes = try c.decode(Int64.self, forKey: .bytes)
+        error = try c.decodeIfPresent(ErrorResponse.Body.self, forKey: .error)
+        relay = try c.decodeIfPresent([RelayOutcome].self, forKey: .relay) ?? []
     }
 }

@@ -231,6 +231,19 @@ struct RelayTests {
         #expect(status == 0, "\(out)")
         #expect(try c.digest(1) == c.want)
         #expect(Self.node(j, "node-1")["via"] is NSNull)
+
+        // At the head of a chain too: node-0 refuses to relay, both nodes still get the image.
+        for i in [0, 2] {
+            c.agents[i].stop()
+            try? FileManager.default.removeItem(atPath: c.tmp.sub("store-\(i)"))
+        }
+        c.agents[0] = try c.startAgent(0, ["--no-relay"])
+        c.agents[2] = try c.startAgent(2)
+        try c.writeManifest()
+        (status, j, out) = try c.sync(["--fanout", "chain"])
+        #expect(status == 0, "\(out)")
+        #expect(try c.digest(0) == c.want)
+        #expect(try c.digest(2) == c.want)
     }
 
     @Test("the agent checks the token and the relay header before it forwards anything")
@@ -250,6 +263,7 @@ struct RelayTests {
             (RelayPlan(load: nil, hops: [RelayHop(name: "x", url: "file:///etc/passwd", load: nil, via: nil)]), "agent URL"),
             (RelayPlan(load: nil, hops: [RelayHop(name: "x", url: c.agents[1].url, load: nil, via: 0)]), "earlier hop"),
             (RelayPlan(load: ["not a ref"], hops: [hop]), "invalid"),
+            (RelayPlan(load: nil, hops: [hop, RelayHop(name: "again", url: c.agents[1].url, load: nil, via: nil)]), "twice"),
         ]
         for (plan, message) in bad {
             r = try put(try plan.encoded())
@@ -262,6 +276,13 @@ struct RelayTests {
         #expect(try c.metric(1, "seed_agent_uploads_in_flight") == 0)
         #expect(!c.agents[1].log.contains("path=/v1/images"), "\(c.agents[1].log)")
         #expect(try c.digest(0) == nil)
+
+        // An agent without a token (loopback only) loads plain uploads but does not relay.
+        let open = try AgentProcess(store: c.tmp.sub("store-open"), log: c.tmp.sub("agent-open.log"), args: ["--name", "open"])
+        defer { open.stop() }
+        r = try Curl.request(["-X", "PUT", "-T", c.tmp.sub("app.tar"), "-H", "Seed-Relay: \(good)", open.url + "/v1/images"])
+        #expect(r.status == 403, "\(r.body)")
+        #expect(r.body.contains("token"), "\(r.body)")
 
         // The same upload with a good header loads on both, by hand with curl.
         r = try put(good)
