@@ -268,9 +268,19 @@ extension AgentService {
         // while a stall further down is being cut, this node hears nothing either.
         let idle = config.idleTimeout * Double(1 + plan.height)
 
+        // A local load that cannot keep up (a slow disk, a long garbage collection) must not
+        // starve the nodes below: it is dropped, they go on. Cancelled as soon as the load ends.
+        let watchdog: Task<Void, Never>? = forwards.isEmpty ? nil : Task {
+            if await local.stalled(timeout: base) {
+                local.end(SeedError(.cancelled, "this node took no data for \(Int(base)) seconds while relaying; its own load was abandoned so the nodes after it could go on"))
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                defer { local.end() }
+                defer {
+                    local.end()
+                    watchdog?.cancel()
+                }
                 do {
                     // The size limit guards this node's store; bytes it only passes on do not count.
                     let limited = LimitedBody(base: TakenCounter(sink: local), limit: self.config.maxBodyBytes, progress: UploadProgress())
@@ -278,15 +288,6 @@ extension AgentService {
                     localResult.withLockedValue { $0 = .success(loaded) }
                 } catch {
                     localResult.withLockedValue { $0 = .failure(error) }
-                }
-            }
-            if !forwards.isEmpty {
-                // A local load that cannot keep up (a slow disk, a long garbage collection)
-                // must not starve the nodes below: it is dropped, they go on.
-                group.addTask {
-                    if await local.stalled(timeout: base) {
-                        local.end(SeedError(.cancelled, "this node took no data for \(Int(base)) seconds while relaying; its own load was abandoned so the nodes after it could go on"))
-                    }
                 }
             }
             for f in forwards {
@@ -310,7 +311,6 @@ extension AgentService {
                 for f in forwards { f.sink.end(error) }
                 group.cancelAll()
             }
-            // The local watchdog ends with the local load (its sink is then done).
             await group.waitForAll()
         }
 
