@@ -32,10 +32,8 @@ public enum Agent {
             // Fail at start, not at the first push, if containerd cannot be reached.
             _ = try await runtime.inventory()
         }
-        // A stalled downstream is dropped well before this node's own idle timer could fire
-        // (the stall holds up this node's input too, and it must not fail for its neighbour).
-        let forwarder = config.relay ? try Forwarder(peerCA: config.peerCA ?? config.clientCA, clientCertificate: config.tlsCertificate, clientKey: config.tlsKey,
-                                                     stallTimeout: config.idleTimeout / 2, logger: logger) : nil
+        let forwarder = config.relay ? try Forwarder(peerCA: config.peerCA ?? config.clientCA, clientCertificate: config.tlsCertificate,
+                                                     clientKey: config.tlsKey, logger: logger) : nil
         let service = AgentService(config: config, platform: platform, runtime: runtime, version: version, logger: logger, forwarder: forwarder)
         await service.collectIfIdle()
 

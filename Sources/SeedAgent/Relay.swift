@@ -20,10 +20,9 @@ extension RelayPlan {
 final class Forwarder: Sendable {
     let http: HTTPClient
     let tls: TLSConfiguration?
-    let stallTimeout: Double
     let logger: Logger
 
-    init(peerCA: String?, clientCertificate: String?, clientKey: String?, stallTimeout: Double, logger: Logger) throws {
+    init(peerCA: String?, clientCertificate: String?, clientKey: String?, logger: Logger) throws {
         var config = HTTPClient.Configuration()
         config.redirectConfiguration = .disallow
         config.timeout.connect = .seconds(10)
@@ -40,7 +39,6 @@ final class Forwarder: Sendable {
         } else {
             tls = nil
         }
-        self.stallTimeout = stallTimeout
         self.logger = logger
     }
 
@@ -171,7 +169,6 @@ final class Forward: Sendable {
             return [failure(.unavailable, "relay to node \(hop.name) (\(hop.url)) failed: \(error)")]
         }
     }
-
 }
 
 /// What a sink's consumer reads: the chunks handed to it, counted as they are taken.

@@ -36,9 +36,9 @@ enum RelayNodeOutcome: Sendable {
 }
 
 extension Syncer {
-    /// Shapes nodes that need content into relay groups: by platform (each group gets one
-    /// archive, written for that platform), then chains or binary trees of at most
-    /// `maxGroup` nodes, in manifest order. Nodes in `leaves` (they refused to relay) are
+    /// Shapes nodes that need content into relay groups: by platform and set of images (each
+    /// group gets one archive, written for that platform), then chains or binary trees of at
+    /// most `maxGroup` nodes, in manifest order. Nodes in `leaves` (they refused to relay) are
     /// sent to on their own.
     static func groups(_ plans: [NodePlan], fanout: Fanout, maxGroup: Int, leaves: Set<String>) -> [RelayGroup] {
         var byKey: [String: [NodePlan]] = [:]
