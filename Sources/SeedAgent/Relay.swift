@@ -189,28 +189,6 @@ struct TakenCounter: AsyncSequence, Sendable {
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: sink.channel.makeAsyncIterator(), sink: sink) }
 }
 
-/// A request body whose bytes are counted (for the idle timer and the answer), with no limit.
-struct CountedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    let progress: UploadProgress
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        let progress: UploadProgress
-        mutating func next() async throws -> ByteBuffer? {
-            guard let chunk = try await base.next() else {
-                progress.finish()
-                return nil
-            }
-            progress.add(chunk.readableBytes)
-            return chunk
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), progress: progress) }
-}
-
 /// A byte stream regrouped into buffers of at least `size` bytes (the last may be smaller).
 /// Socket reads arrive in pieces of a few KiB; handing each one across tasks and threads, and
 /// writing each to the next node, costs far more CPU than copying them together once.
@@ -294,7 +272,9 @@ extension AgentService {
                 }
             }
             do {
-                for try await chunk in Coalesced(base: CountedBody(base: request.body, progress: progress)) {
+                // Counted for the idle timer and the answer; no limit: bytes only passed on do
+                // not fill this node's store (its own load has the limit).
+                for try await chunk in Coalesced(base: LimitedBody(base: request.body, limit: .max, progress: progress)) {
                     await local.send(chunk)
                     for f in forwards { await f.send(chunk) }
                     if local.done && forwards.allSatisfy(\.done) { break }

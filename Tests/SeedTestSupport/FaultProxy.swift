@@ -16,20 +16,7 @@ public final class FaultProxy: @unchecked Sendable {
     /// Starts the proxy for the registry listening on `upstreamPort`.
     public init(upstreamPort: Int) throws {
         dir = try TempDir("seed-proxy")
-        let script = Bundle.module.path(forResource: "faultproxy", ofType: "py")!
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try tool("python3"))
-        p.arguments = [script, String(upstreamPort), dir.path]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        process = p
-        let deadline = Date().addingTimeInterval(15)
-        while !FileManager.default.fileExists(atPath: dir.sub("port")) {
-            guard p.isRunning, Date() < deadline else { p.terminate(); throw SupportError("faultproxy did not start") }
-            usleep(50_000)
-        }
-        port = Int(try String(contentsOfFile: dir.sub("port"), encoding: .utf8))!
+        (process, port) = try startHelper("faultproxy", args: [String(upstreamPort), dir.path], portFile: dir.sub("port"))
     }
 
     /// Sets the mode (`pass`, `500:N`, `429:SECS`, `redirect`) and resets the request counter
@@ -119,20 +106,7 @@ public final class StallProxy: @unchecked Sendable {
     /// Starts the proxy for the agent listening on `upstreamPort`.
     public init(upstreamPort: Int) throws {
         dir = try TempDir("seed-stall")
-        let script = Bundle.module.path(forResource: "stallproxy", ofType: "py")!
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try tool("python3"))
-        p.arguments = [script, String(upstreamPort), dir.path]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        process = p
-        let deadline = Date().addingTimeInterval(15)
-        while !FileManager.default.fileExists(atPath: dir.sub("port")) {
-            guard p.isRunning, Date() < deadline else { kill(p.processIdentifier, SIGKILL); throw SupportError("stallproxy did not start") }
-            usleep(50_000)
-        }
-        port = Int(try String(contentsOfFile: dir.sub("port"), encoding: .utf8))!
+        (process, port) = try startHelper("stallproxy", args: [String(upstreamPort), dir.path], portFile: dir.sub("port"))
     }
 
     /// Turns stalling on or off.
@@ -155,4 +129,25 @@ public final class StallProxy: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// Starts Resources/NAME.py with `args` and waits for the port it writes to `portFile`.
+func startHelper(_ name: String, args: [String], portFile: String) throws -> (Process, Int) {
+    let script = Bundle.module.path(forResource: name, ofType: "py")!
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try tool("python3"))
+    p.arguments = [script] + args
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let deadline = Date().addingTimeInterval(15)
+    while !FileManager.default.fileExists(atPath: portFile) {
+        guard p.isRunning, Date() < deadline else {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            throw SupportError("\(name).py did not start")
+        }
+        usleep(50_000)
+    }
+    return (p, Int(try String(contentsOfFile: portFile, encoding: .utf8))!)
 }
