@@ -275,7 +275,9 @@ public struct RelayPlan: Codable, Sendable, Equatable {
         try plan.load.map(checkRefs)
         for (i, h) in plan.hops.enumerated() {
             guard !h.name.isEmpty, h.name.utf8.count <= 253,
-                  !h.name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
+                  // The manifest's rule for node names (SeedManifest's nodeNameProblem), so every
+                  // node it accepts can be named in a plan.
+                  !h.name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace })
             else {
                 throw SeedError(.invalidInput, "\(header) header: invalid node name \(SeedError.quote(h.name))")
             }
